@@ -1,0 +1,125 @@
+"""Build the static site with Pelican and put it live without ever breaking it.
+
+Pelican writes into a fresh staging folder beside the live one. Only when the
+whole build succeeded (no exception, no error logged) are the changed files
+moved into the live folder, one atomic rename each, and files the build no
+longer produces removed. A failed build raises ``BuildError`` and leaves the
+live site exactly as it was.
+
+Run as ``python -m comments_service.publish --settings pelicanconf.py --output output``
+(what `make html` and `make publish` do).
+"""
+
+import argparse
+import filecmp
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+from pelican import Pelican
+from pelican.settings import read_settings
+
+# One build at a time per process: the file watcher and, later, moderation
+# decisions may both ask for one.
+build_lock = threading.Lock()
+
+
+class BuildError(Exception):
+    """The site could not be built; the live site is unchanged."""
+
+
+class _ErrorCollector(logging.Handler):
+    def __init__(self):
+        super().__init__(level=logging.ERROR)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+@contextmanager
+def pelican_errors():
+    """Collect what Pelican logs as errors: it skips a broken post instead of raising."""
+    collector = _ErrorCollector()
+    logger = logging.getLogger("pelican")
+    logger.addHandler(collector)
+    try:
+        yield collector.messages
+    finally:
+        logger.removeHandler(collector)
+
+
+def build_site(settings_file, output_dir, overrides=None):
+    """Build the site described by ``settings_file`` and publish it into ``output_dir``."""
+    output_dir = Path(output_dir).resolve()
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    with build_lock:
+        staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}-build-", dir=output_dir.parent))
+        try:
+            settings = read_settings(
+                str(settings_file), override={**(overrides or {}), "OUTPUT_PATH": str(staging)}
+            )
+            with pelican_errors() as errors:
+                try:
+                    Pelican(settings).run()
+                # Any failure inside Pelican, a plugin or a template must leave
+                # the live site as it was; the message goes to the caller.
+                except Exception as exc:
+                    raise BuildError(f"{type(exc).__name__}: {exc}") from exc
+            if errors:
+                raise BuildError("; ".join(errors))
+            staging.chmod(0o755)
+            sync_tree(staging, output_dir)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def sync_tree(source, target):
+    """Move every new or changed file of ``source`` into ``target`` atomically,
+    then delete what ``source`` does not have. Unchanged files are not touched.
+    """
+    source, target = Path(source), Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    wanted = set()
+    for dirpath, _dirnames, filenames in os.walk(source):
+        rel_dir = Path(dirpath).relative_to(source)
+        (target / rel_dir).mkdir(parents=True, exist_ok=True)
+        for name in filenames:
+            rel = rel_dir / name
+            wanted.add(rel)
+            new, live = source / rel, target / rel
+            if live.is_file() and filecmp.cmp(new, live, shallow=False):
+                continue
+            os.replace(new, live)
+    for dirpath, dirnames, filenames in os.walk(target, topdown=False):
+        rel_dir = Path(dirpath).relative_to(target)
+        for name in filenames:
+            if rel_dir / name not in wanted:
+                (Path(dirpath) / name).unlink()
+        for name in dirnames:
+            folder = Path(dirpath) / name
+            if not any(folder.iterdir()):
+                folder.rmdir()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Build the site into a folder, atomically.")
+    parser.add_argument("--settings", default="pelicanconf.py")
+    parser.add_argument("--output", default="output")
+    args = parser.parse_args(argv)
+    try:
+        build_site(args.settings, args.output)
+    except BuildError as exc:
+        print(f"Build failed, {args.output}/ left unchanged: {exc}", file=sys.stderr)
+        return 1
+    print(f"Site built into {args.output}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""Blueprint: the built static site, for `make serve` (one process for everything).
+
+In production nginx serves these files and proxies only /comments/, /admin/,
+/privacy/ and /stats/ to the service; this blueprint mirrors that layout, so
+a page served here behaves as it will there, 404 page included.
+"""
+
+from pathlib import Path
+
+from flask import Blueprint, current_app, redirect, request, send_from_directory
+from werkzeug.exceptions import NotFound
+from werkzeug.security import safe_join
+
+bp = Blueprint("site", __name__)
+
+
+@bp.route("/", defaults={"path": ""})
+@bp.route("/<path:path>")
+def static_file(path):
+    """Serve a file of the built site; a folder serves its index.html."""
+    site_dir = current_app.config["SITE_DIR"]
+    full_path = safe_join(site_dir, path)
+    if full_path is None:
+        raise NotFound()
+    if Path(full_path).is_dir():
+        if path and not path.endswith("/"):
+            # Like nginx: /2022/12 -> /2022/12/, so relative links keep working.
+            query = f"?{request.query_string.decode()}" if request.query_string else ""
+            return redirect(f"/{path}/{query}", code=301)
+        path = f"{path}index.html"
+    return send_from_directory(site_dir, path)
+
+
+def not_found(error):
+    """Answer any 404 with the site's themed 404 page, if the site is built."""
+    page = Path(current_app.config["SITE_DIR"]) / "404.html"
+    if page.is_file():
+        return page.read_text(encoding="utf-8"), 404
+    return "Page not found", 404

@@ -1,0 +1,104 @@
+"""Pelican settings for development (`make serve`, `make html`).
+
+Links are root-relative (SITEURL is empty) so the site works on any host and
+port; absolute URLs (canonical, Open Graph, feeds, sitemap) use SITE_ORIGIN.
+`publishconf.py` overrides both for production.
+"""
+
+import os
+
+AUTHOR = "Maya Okafor"
+SITENAME = "Career Notes"
+SITESUBTITLE = "Practical advice for the next step in your career"
+AUTHOR_SIGNOFF = "Keep going, and tell me how it goes. — Maya"
+SITEURL = ""
+SITE_ORIGIN = f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
+FEED_DOMAIN = SITE_ORIGIN
+
+PATH = "content"
+ARTICLE_PATHS = ["posts"]
+PAGE_PATHS = ["pages"]
+STATIC_PATHS = ["images"]
+THEME = "theme"
+TIMEZONE = "UTC"
+DEFAULT_LANG = "en"
+DEFAULT_DATE_FORMAT = "%B %-d, %Y"
+DEFAULT_METADATA = {"status": "published"}
+
+# Our own theme escapes everything by default; trusted HTML (post bodies,
+# summaries) is marked |safe where it is rendered.
+JINJA_ENVIRONMENT = {"trim_blocks": True, "lstrip_blocks": True, "autoescape": True}
+TEMPLATE_EXTENSIONS = [".html", ".xml", ".txt"]
+
+# URLs: /2022/12/slug/ for posts, /2022/12/ for that month, /category/x/ ...
+# Pages must not live under the service's prefixes (/comments/, /admin/,
+# /privacy/, /stats/), hence /privacy-policy/ for the Privacy page.
+ARTICLE_URL = "{date:%Y}/{date:%m}/{slug}/"
+ARTICLE_SAVE_AS = ARTICLE_URL + "index.html"
+PAGE_URL = "{slug}/"
+PAGE_SAVE_AS = PAGE_URL + "index.html"
+CATEGORY_URL = "category/{slug}/"
+CATEGORY_SAVE_AS = CATEGORY_URL + "index.html"
+TAG_URL = "tag/{slug}/"
+TAG_SAVE_AS = TAG_URL + "index.html"
+MONTH_ARCHIVE_URL = "{date:%Y}/{date:%m}/"
+MONTH_ARCHIVE_SAVE_AS = MONTH_ARCHIVE_URL + "index.html"
+YEAR_ARCHIVE_SAVE_AS = ""
+INDEX_URL = ""  # page 1 of the home page is /, not /index.html
+ARCHIVES_URL = "archives/"
+ARCHIVES_SAVE_AS = "archives/index.html"
+# One author: no author pages, no category/tag index pages (the sidebar lists them).
+AUTHOR_SAVE_AS = ""
+AUTHORS_SAVE_AS = ""
+CATEGORIES_SAVE_AS = ""
+TAGS_SAVE_AS = ""
+
+DIRECT_TEMPLATES = ["index", "archives", "sitemap", "robots", "404"]
+SITEMAP_SAVE_AS = "sitemap.xml"
+ROBOTS_SAVE_AS = "robots.txt"
+# "404" is saved as 404.html, Pelican's default for a direct template.
+
+PAGINATED_TEMPLATES = {"index": None}
+DEFAULT_PAGINATION = 5
+PAGINATION_PATTERNS = (
+    (1, "{url}", "{save_as}"),
+    (2, "{base_name}/page/{number}/", "{base_name}/page/{number}/index.html"),
+)
+
+FEED_ALL_ATOM = "feeds/all.atom.xml"
+FEED_ALL_RSS = "feeds/all.rss.xml"
+CATEGORY_FEED_ATOM = "feeds/{slug}.atom.xml"
+AUTHOR_FEED_ATOM = None
+AUTHOR_FEED_RSS = None
+TRANSLATION_FEED_ATOM = None
+RSS_FEED_SUMMARY_ONLY = True
+
+PLUGINS = ["comments_service.pelican_plugin"]
+POPULAR_POSTS_COUNT = 5
+
+# Every cookie the site can set, with why; the Privacy page renders this list.
+SITE_COOKIES = [
+    {
+        "name": "session",
+        "purpose": "Keeps the administrator signed in to the moderation pages.",
+        "kind": "Strictly necessary",
+        "lifetime": "Until the browser closes",
+        "who": "Administrators only",
+    },
+    {
+        "name": "cookie_optout",
+        "purpose": "Remembers that you opted out of non-essential cookies.",
+        "kind": "Strictly necessary",
+        "lifetime": "6 months",
+        "who": "Readers who choose to opt out",
+    },
+]
+
+# Optional third-party analytics snippet (HTML). None by default.
+ANALYTICS_SNIPPET = None
+
+# Drafts (`Status: draft`) are previewable at /drafts/<slug>/ while writing;
+# they never appear in listings, feeds or the sitemap, and publishconf.py does
+# not write them at all.
+DRAFT_URL = "drafts/{slug}/"
+DRAFT_SAVE_AS = DRAFT_URL + "index.html"

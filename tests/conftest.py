@@ -1,0 +1,96 @@
+"""Shared fixtures: the built sample site, the Flask app and client, a browser."""
+
+import shutil
+import threading
+
+import pytest
+from werkzeug.serving import make_server
+
+from comments_service import create_app
+from comments_service.publish import build_site
+from support import CHROMIUM_ARGS, ORIGIN, ROOT, ClosingClient, Site
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory):
+    """The sample site, built once per test session with the development settings."""
+    output = tmp_path_factory.mktemp("site") / "output"
+    build_site(ROOT / "pelicanconf.py", output, {"SITE_ORIGIN": ORIGIN})
+    return Site(output)
+
+
+@pytest.fixture(scope="session")
+def published_site(tmp_path_factory):
+    """The sample site built for production (`make publish`), with absolute URLs."""
+    output = tmp_path_factory.mktemp("published") / "output"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SITE_URL", ORIGIN)
+        build_site(ROOT / "publishconf.py", output)
+    return Site(output)
+
+
+@pytest.fixture
+def project_copy(tmp_path):
+    """A copy of the author's files (content, theme, settings) to change freely."""
+    for name in ("content", "theme"):
+        shutil.copytree(ROOT / name, tmp_path / name)
+    for name in ("pelicanconf.py", "publishconf.py"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    return tmp_path
+
+
+@pytest.fixture
+def app(tmp_path, site):
+    return create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret",
+            "COMMENTS_DB": str(tmp_path / "comments.db"),
+            "SITE_DIR": str(site.path),
+        }
+    )
+
+
+@pytest.fixture
+def client(app):
+    app.test_client_class = ClosingClient
+    return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def live_server(site, tmp_path_factory):
+    """The app on a real port in a thread, for the browser tests."""
+    app = create_app(
+        {
+            "SECRET_KEY": "browser-test-secret",
+            "COMMENTS_DB": str(tmp_path_factory.mktemp("db") / "comments.db"),
+            "SITE_DIR": str(site.path),
+        }
+    )
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium driven by Playwright (Playwright cannot download browsers here)."""
+    from playwright.sync_api import sync_playwright
+
+    executable = shutil.which("chromium")
+    assert executable, "Debian's chromium is needed: `make test` installs it (apt-get)"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    page = context.new_page()
+    yield page
+    context.close()

@@ -1,0 +1,119 @@
+"""Test helpers: the built site read as a browser would, a closing test
+client, and the author's Markdown headers (so site tests compare the built site
+with the sources instead of with numbers copied into the tests)."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from bs4 import BeautifulSoup
+from flask.testing import FlaskClient
+
+ROOT = Path(__file__).resolve().parent.parent
+ORIGIN = "https://careers.example"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+class Site:
+    """A built site in a folder, read the way a reader's browser would."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    def file(self, url_path):
+        """Return the file behind a URL path like /2022/12/slug/."""
+        rel = url_path.lstrip("/")
+        if rel == "" or rel.endswith("/"):
+            rel += "index.html"
+        return self.path / rel
+
+    def text(self, url_path):
+        return self.file(url_path).read_text(encoding="utf-8")
+
+    def page(self, url_path):
+        return BeautifulSoup(self.text(url_path), "html.parser")
+
+    def html_pages(self):
+        return sorted(self.path.rglob("*.html"))
+
+
+class ClosingClient(FlaskClient):
+    """A test client that reads and closes every response.
+
+    Static files are streamed from disk; an unclosed response would leave the
+    file open (a ResourceWarning, an error under filterwarnings=error).
+    """
+
+    def open(self, *args, **kwargs):
+        response = super().open(*args, **kwargs)
+        response.get_data()
+        response.close()
+        return response
+
+
+POSTS_DIR = ROOT / "content" / "posts"
+
+
+@dataclass
+class Post:
+    title: str
+    slug: str
+    date: datetime
+    category: str
+    tags: list
+    status: str
+    featured: bool
+    comments_open: bool
+
+    @property
+    def url(self):
+        return f"/{self.date:%Y}/{self.date:%m}/{self.slug}/"
+
+    @property
+    def month_name(self):
+        return f"{self.date:%B %Y}"
+
+
+def read_header(path):
+    header = {}
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            break
+        key, _, value = line.partition(":")
+        header[key.strip().lower()] = value.strip()
+    return header
+
+
+def all_posts(posts_dir=POSTS_DIR):
+    posts = []
+    for path in sorted(Path(posts_dir).glob("*.md")):
+        h = read_header(path)
+        posts.append(
+            Post(
+                title=h["title"],
+                slug=h.get("slug", path.stem),
+                date=datetime.strptime(h["date"], "%Y-%m-%d %H:%M"),
+                category=h["category"],
+                tags=[t.strip() for t in h.get("tags", "").split(",") if t.strip()],
+                status=h.get("status", "published"),
+                featured=h.get("featured", "").lower() == "yes",
+                comments_open=h.get("comments", "open").lower() != "closed",
+            )
+        )
+    return posts
+
+
+def published_posts(posts_dir=POSTS_DIR):
+    """Published posts, newest first."""
+    posts = [p for p in all_posts(posts_dir) if p.status == "published"]
+    return sorted(posts, key=lambda p: p.date, reverse=True)
+
+
+def draft_posts(posts_dir=POSTS_DIR):
+    return [p for p in all_posts(posts_dir) if p.status == "draft"]

@@ -1,0 +1,86 @@
+"""Building and publishing: a failed build never touches the live site."""
+
+import os
+
+import pytest
+
+from comments_service import publish
+from comments_service.publish import BuildError, build_site, sync_tree
+from support import ROOT
+
+
+def snapshot(folder):
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+def test_a_template_error_leaves_the_live_site_as_it_was(project_copy, tmp_path):
+    live = tmp_path / "live"
+    build_site(project_copy / "pelicanconf.py", live)
+    before = snapshot(live)
+    article = project_copy / "theme" / "templates" / "article.html"
+    article.write_text(article.read_text() + "{% if %}")
+    with pytest.raises(BuildError):
+        build_site(project_copy / "pelicanconf.py", live)
+    assert snapshot(live) == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".live-build-")] == []
+
+
+def test_a_post_pelican_cannot_read_fails_the_build(project_copy, tmp_path):
+    live = tmp_path / "live"
+    build_site(project_copy / "pelicanconf.py", live)
+    before = snapshot(live)
+    (project_copy / "content" / "posts" / "broken.md").write_text("Title: No date\n\nBody\n")
+    with pytest.raises(BuildError, match="broken.md"):
+        build_site(project_copy / "pelicanconf.py", live)
+    assert snapshot(live) == before
+
+
+def test_a_new_post_appears_and_a_removed_one_disappears(project_copy, tmp_path):
+    live = tmp_path / "live"
+    build_site(project_copy / "pelicanconf.py", live)
+    gone = project_copy / "content" / "posts" / "keep-a-brag-document.md"
+    gone.unlink()
+    (project_copy / "content" / "posts" / "fresh.md").write_text(
+        "Title: A Fresh Post\nDate: 2025-01-10 08:00\nCategory: Growth\n\nHello.\n"
+    )
+    build_site(project_copy / "pelicanconf.py", live)
+    assert (live / "2025" / "01" / "a-fresh-post" / "index.html").is_file()
+    assert not (live / "2023" / "03" / "keep-a-brag-document").exists()
+    assert "A Fresh Post" in (live / "index.html").read_text()
+
+
+def test_sync_replaces_changed_files_only_and_removes_stale_ones(tmp_path):
+    source, target = tmp_path / "staging", tmp_path / "live"
+    (source / "a").mkdir(parents=True)
+    (source / "a" / "same.html").write_text("same")
+    (source / "changed.html").write_text("new")
+    (target / "a").mkdir(parents=True)
+    (target / "a" / "same.html").write_text("same")
+    (target / "changed.html").write_text("old")
+    (target / "old" / "deep").mkdir(parents=True)
+    (target / "old" / "deep" / "stale.html").write_text("stale")
+    os.utime(target / "a" / "same.html", (1, 1))
+
+    sync_tree(source, target)
+
+    assert snapshot(target) == {"a/same.html": b"same", "changed.html": b"new"}
+    assert (target / "a" / "same.html").stat().st_mtime == 1, "unchanged files are not rewritten"
+    assert not (target / "old").exists()
+
+
+def test_make_publish_refuses_to_build_without_site_url(monkeypatch, tmp_path):
+    monkeypatch.delenv("SITE_URL", raising=False)
+    with pytest.raises(SystemExit, match="SITE_URL must be the production origin"):
+        publish.main(["--settings", str(ROOT / "publishconf.py"), "--output", str(tmp_path / "o")])
+    assert not (tmp_path / "o").exists()
+
+
+def test_publish_command_reports_a_failed_build(project_copy, tmp_path, capsys):
+    (project_copy / "theme" / "templates" / "index.html").write_text("{% block %}")
+    code = publish.main(
+        ["--settings", str(project_copy / "pelicanconf.py"), "--output", str(tmp_path / "o")]
+    )
+    assert code == 1
+    assert "Build failed" in capsys.readouterr().err

@@ -1,0 +1,129 @@
+"""`make serve`: the built site through the app factory, and rebuild on change."""
+
+import threading
+import time
+
+import pytest
+
+from comments_service import create_app, serve
+from support import ClosingClient, published_posts
+
+
+def test_home_and_a_post_are_served(client):
+    home = client.get("/")
+    assert home.status_code == 200
+    assert b"Latest posts" in home.data
+    post = published_posts()[0]
+    page = client.get(post.url)
+    assert page.status_code == 200
+    assert post.title.encode() in page.data
+    assert client.get("/theme/css/site.css").mimetype == "text/css"
+
+
+def test_a_folder_without_slash_redirects_like_nginx(client):
+    response = client.get("/2022/12")
+    assert response.status_code == 301
+    assert response.headers["Location"] == "/2022/12/"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/no-such-page/",
+        "/2022/13/",
+        "/../pyproject.toml",
+        "/%2e%2e/pyproject.toml",
+        "/admin/nothing",
+    ],
+)
+def test_missing_pages_get_the_themed_404(client, path):
+    response = client.get(path)
+    assert response.status_code == 404
+    assert b"Page not found" in response.data
+    assert b"Popular Posts" in response.data
+
+
+def test_production_refuses_to_start_without_a_secret_key(monkeypatch, tmp_path):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.delenv("FLASK_DEVELOPMENT", raising=False)
+    with pytest.raises(RuntimeError, match="SECRET_KEY is not set"):
+        create_app({"COMMENTS_DB": str(tmp_path / "c.db")})
+
+
+def test_development_keeps_its_generated_secret_key_in_var(monkeypatch, tmp_path):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    config = {"DEVELOPMENT": True, "COMMENTS_DB": str(tmp_path / "var" / "comments.db")}
+    first = create_app(config).config["SECRET_KEY"]
+    assert len(first) == 64
+    assert create_app(config).config["SECRET_KEY"] == first
+    assert (tmp_path / "var" / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_contract_environment_variables_configure_the_app(monkeypatch, tmp_path):
+    monkeypatch.setenv("COMMENTS_DB", str(tmp_path / "env.db"))
+    monkeypatch.setenv("SECRET_KEY", "from-env")
+    monkeypatch.setenv("SITE_URL", "https://careers.example")
+    monkeypatch.setenv("RATELIMIT_ENABLED", "0")
+    app = create_app()
+    assert app.config["COMMENTS_DB"] == str(tmp_path / "env.db")
+    assert app.config["SECRET_KEY"] == "from-env"
+    assert app.config["SITE_URL"] == "https://careers.example"
+    assert app.config["RATELIMIT_ENABLED"] is False
+
+
+def wait_for(condition, timeout=60):
+    """Poll until the watcher has rebuilt (a functional wait, not a speed check)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_saving_a_post_or_template_rebuilds_the_served_site(project_copy, tmp_path):
+    app = create_app(
+        {
+            "SECRET_KEY": "x",
+            "COMMENTS_DB": str(tmp_path / "c.db"),
+            "SITE_DIR": str(tmp_path / "live"),
+            "PELICAN_SETTINGS": str(project_copy / "pelicanconf.py"),
+        }
+    )
+    assert serve.rebuild(app)
+    app.test_client_class = ClosingClient
+    client = app.test_client()
+    stop = threading.Event()
+    watcher = threading.Thread(target=serve.watch_and_rebuild, args=(app, stop), daemon=True)
+    watcher.start()
+    try:
+        time.sleep(0.5)  # let the watcher start watching before the edit
+        post = project_copy / "content" / "posts" / "keep-a-brag-document.md"
+        post.write_text(
+            post.read_text().replace("Title: Why You Should", "Title: Why We All Should")
+        )
+        assert wait_for(lambda: b"Why We All Should" in client.get("/").data)
+
+        base = project_copy / "theme" / "templates" / "base.html"
+        base.write_text(base.read_text().replace("All posts</a>", "Every post</a>"))
+        assert wait_for(lambda: b"Every post</a>" in client.get("/about/").data)
+    finally:
+        stop.set()
+        watcher.join(timeout=10)
+
+
+def test_a_broken_edit_keeps_serving_the_last_good_site(project_copy, tmp_path, capsys):
+    app = create_app(
+        {
+            "SECRET_KEY": "x",
+            "COMMENTS_DB": str(tmp_path / "c.db"),
+            "SITE_DIR": str(tmp_path / "live"),
+            "PELICAN_SETTINGS": str(project_copy / "pelicanconf.py"),
+        }
+    )
+    assert serve.rebuild(app)
+    (project_copy / "theme" / "templates" / "base.html").write_text("{% if %}")
+    assert not serve.rebuild(app)
+    assert "Build failed" in capsys.readouterr().err
+    app.test_client_class = ClosingClient
+    assert b"Latest posts" in app.test_client().get("/").data
