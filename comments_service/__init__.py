@@ -11,6 +11,7 @@ import secrets
 from pathlib import Path
 
 from flask import Flask
+from jinja2 import ChoiceLoader, FileSystemLoader
 
 # Environment variables named by the contract (DESIGN.md), without a prefix.
 CONTRACT_ENV = ("COMMENTS_DB", "SECRET_KEY", "SITE_URL", "RATELIMIT_ENABLED")
@@ -28,11 +29,33 @@ def create_app(test_config=None):
         COMMENTS_DB=str(project_root / "var" / "comments.db"),
         SITE_DIR=str(project_root / "output"),
         PELICAN_SETTINGS=str(project_root / "pelicanconf.py"),
+        THEME_TEMPLATES=str(project_root / "theme" / "templates"),
         SITE_URL=None,
         RATELIMIT_ENABLED=True,
         # Serve the built site too (one process for `make serve`); in
         # production nginx serves it and proxies only the service's prefixes.
         SERVE_SITE=True,
+        COMMENT_RATE_LIMIT="5 per minute",
+        LOGIN_RATE_LIMIT="5 per minute",
+        # scrypt with n=2**17, r=8, p=1 (about 128 MB and a few hundred ms a hash).
+        PASSWORD_HASH="scrypt:131072:8:1",
+        # A comment is at most 5,000 characters; anything far larger is not one.
+        MAX_CONTENT_LENGTH=64 * 1024,
+        MAX_FORM_MEMORY_SIZE=64 * 1024,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SECURE=None,  # None: Secure everywhere but development
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=12 * 3600,
+        WTF_CSRF_TIME_LIMIT=None,  # valid for the session: long moderation sessions
+        # New-comment email; off unless SMTP_HOST and SMTP_TO are set
+        # (FLASK_SMTP_HOST, FLASK_SMTP_PORT, ... in the environment).
+        SMTP_HOST=None,
+        SMTP_PORT=587,
+        SMTP_USER=None,
+        SMTP_PASSWORD=None,
+        SMTP_FROM=None,
+        SMTP_TO=None,
+        SMTP_STARTTLS=True,
     )
     for key in CONTRACT_ENV:
         if key in os.environ:
@@ -47,10 +70,26 @@ def create_app(test_config=None):
         app.config.update(test_config)
 
     app.config["SECRET_KEY"] = app.config["SECRET_KEY"] or development_secret_key(app)
+    if app.config["SESSION_COOKIE_SECURE"] is None:
+        app.config["SESSION_COOKIE_SECURE"] = not app.config["DEVELOPMENT"]
 
-    from comments_service import site
+    # The service's pages extend the theme's layout, so a comment or a form
+    # looks the same on a static page and on a page the service renders.
+    app.jinja_loader = ChoiceLoader(
+        [app.jinja_loader, FileSystemLoader(app.config["THEME_TEMPLATES"])]
+    )
 
-    app.register_error_handler(404, site.not_found)
+    from comments_service import admin, cli, db, errors, public, registry, site
+    from comments_service.extensions import csrf, limiter
+
+    db.init_app(app)
+    limiter.init_app(app)
+    csrf.init_app(app)
+    errors.init_app(app)
+    cli.init_app(app)
+    app.context_processor(registry.site_context)
+    app.register_blueprint(public.bp)
+    app.register_blueprint(admin.bp)
     if app.config["SERVE_SITE"]:
         app.register_blueprint(site.bp)
     return app

@@ -1,52 +1,80 @@
-"""Pelican plugin: comments and their counts, Popular Posts, the post registry.
+"""Pelican plugin: approved comments and their counts, Popular Posts, the post registry.
 
 What it adds to the build:
 
-* ``article.comments`` / ``article.comment_count`` on every post, and
-  ``article.comments_open`` (False when the post says ``Comments: closed``);
+* ``article.comments`` (threads, rendered by ``render.py``),
+  ``article.comment_count`` and ``article.comments_open`` (False when the post
+  says ``Comments: closed``) on every post, read with one query for the site;
 * ``popular_posts`` in every template's context, from ``popularity.rank_popular``;
 * ``post-registry.json`` in the output: the posts the comment service accepts
-  comments for, with their titles. The service trusts this file, never a URL
-  sent by a reader.
+  comments for, with their titles, and the few site settings its pages need.
 
-Settings (all optional), in one dict::
+Settings, in one dict (all optional)::
 
-    COMMENTS = {"REGISTRY_FILE": "post-registry.json"}
+    COMMENTS = {"DB": "var/comments.db"}   # relative to the settings file
     POPULAR_POSTS_COUNT = 5
 """
 
 import json
 import os
+from collections import defaultdict
 
 from pelican import signals
+from pelican.generators import ArticlesGenerator
 
+from comments_service import db
 from comments_service.popularity import rank_popular
+from comments_service.registry import REGISTRY_FILE
+from comments_service.render import comment_threads, count_shown
 
-DEFAULTS = {"REGISTRY_FILE": "post-registry.json"}
+
+def comments_db_path(settings):
+    default = os.environ.get("COMMENTS_DB", "var/comments.db")
+    path = settings.get("COMMENTS", {}).get("DB", default)
+    # Relative paths are relative to the project, like Pelican's own PATH.
+    return os.path.join(os.path.dirname(settings["PATH"]), path)
 
 
-def settings_of(pelican_settings):
-    return {**DEFAULTS, **pelican_settings.get("COMMENTS", {})}
+def approved_by_post(settings):
+    """Every approved comment, grouped by post slug (no database yet: none)."""
+    path = comments_db_path(settings)
+    grouped = defaultdict(list)
+    if not os.path.exists(path):
+        return grouped
+    database = db.connect(path)
+    try:
+        for row in db.approved_comments(database):
+            grouped[row["post_slug"]].append(row)
+    finally:
+        database.close()
+    return grouped
 
 
 def comments_are_open(article):
     return str(article.metadata.get("comments", "open")).strip().lower() != "closed"
 
 
-def attach_comments_and_rank(generator):
+def attach_comments_and_rank(generators):
     """Give each post its comments and the site its Popular Posts."""
+    generator = next(g for g in generators if isinstance(g, ArticlesGenerator))
+    comments = approved_by_post(generator.settings)
+    counts = {}
     for article in generator.articles:
-        article.comments = []
-        article.comment_count = 0
+        article.comments = comment_threads(comments.get(article.slug, []))
+        article.comment_count = counts[article.slug] = count_shown(article.comments)
         article.comments_open = comments_are_open(article)
     generator.context["popular_posts"] = rank_popular(
-        generator.articles, limit=generator.settings.get("POPULAR_POSTS_COUNT", 5)
+        generator.articles,
+        comment_counts=counts,
+        limit=generator.settings.get("POPULAR_POSTS_COUNT", 5),
     )
-    write_registry(generator.articles, generator.settings)
+    write_registry(generator)
 
 
-def write_registry(articles, settings):
-    """Write the list of published posts the comment service accepts comments for."""
+def write_registry(generator):
+    """Write the posts the comment service accepts comments for, and the site settings
+    its own pages use to look like the rest of the site."""
+    settings = generator.settings
     registry = {
         "posts": [
             {
@@ -55,16 +83,30 @@ def write_registry(articles, settings):
                 "title": article.title,
                 "comments_open": article.comments_open,
             }
-            for article in articles
-        ]
+            for article in generator.articles
+        ],
+        "site": {
+            "SITENAME": settings["SITENAME"],
+            "SITESUBTITLE": settings.get("SITESUBTITLE", ""),
+            "AUTHOR": settings.get("AUTHOR", ""),
+            "DEFAULT_LANG": settings.get("DEFAULT_LANG", "en"),
+            "ARCHIVES_URL": settings.get("ARCHIVES_URL", ""),
+            "FEED_ALL_ATOM": settings.get("FEED_ALL_ATOM"),
+            "FEED_ALL_RSS": settings.get("FEED_ALL_RSS"),
+            "pages": [
+                {"url": page.url, "title": page.title}
+                for page in generator.context.get("pages", [])
+            ],
+        },
     }
-    path = os.path.join(settings["OUTPUT_PATH"], settings_of(settings)["REGISTRY_FILE"])
+    path = os.path.join(settings["OUTPUT_PATH"], REGISTRY_FILE)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
         json.dump(registry, f, indent=1, ensure_ascii=False)
 
 
 def register():
-    # Posts are read and sorted but nothing is written yet: every page's
-    # sidebar (Popular Posts) and every listing (comment counts) needs this data.
-    signals.article_generator_finalized.connect(attach_comments_and_rank)
+    # Every post and page is read but nothing is written yet: every page's
+    # sidebar (Popular Posts) and every listing (comment counts) needs this
+    # data, and the registry lists the pages for the service's navigation.
+    signals.all_generators_finalized.connect(attach_comments_and_rank)

@@ -107,6 +107,15 @@ def sync_tree(source, target):
                 folder.rmdir()
 
 
+def publish_site(config):
+    """Re-publish the live site with the comments as they are now in the database."""
+    build_site(
+        config["PELICAN_SETTINGS"],
+        config["SITE_DIR"],
+        {"COMMENTS": {"DB": config["COMMENTS_DB"]}},
+    )
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Build the site into a folder, atomically.")
     parser.add_argument("--settings", default="pelicanconf.py")

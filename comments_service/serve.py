@@ -13,12 +13,14 @@ from pathlib import Path
 from watchfiles import watch
 
 from comments_service import create_app
-from comments_service.publish import BuildError, build_site
+from comments_service.cli import ensure_admin
+from comments_service.db import get_db
+from comments_service.publish import BuildError, publish_site
 
 
 def rebuild(app):
     try:
-        build_site(app.config["PELICAN_SETTINGS"], app.config["SITE_DIR"])
+        publish_site(app.config)
     except BuildError as exc:
         print(f"\n*** Build failed; still serving the previous site.\n*** {exc}\n", file=sys.stderr)
         return False
@@ -33,9 +35,23 @@ def watch_and_rebuild(app, stop_event):
         rebuild(app)
 
 
+def prepare_admin(app):
+    """Make sure an admin can log in (ADMIN_USERNAME / ADMIN_PASSWORD, or a first one)."""
+    username = os.environ.get("ADMIN_USERNAME") or "admin"
+    with app.app_context():
+        password = ensure_admin(get_db(), username, os.environ.get("ADMIN_PASSWORD"))
+    if password:
+        print(
+            f"\nCreated the admin account '{username}' with the password:\n\n    {password}\n\n"
+            "It is shown only this once. Change it with:\n"
+            f"    .venv/bin/flask --app comments_service admin set-password {username}\n"
+        )
+
+
 def main():
     app = create_app()
     port = int(os.environ.get("PORT", "8000"))
+    prepare_admin(app)
     if not rebuild(app) and not Path(app.config["SITE_DIR"], "index.html").exists():
         return 1
     stop_event = threading.Event()

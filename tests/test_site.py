@@ -61,13 +61,17 @@ def test_post_page_has_the_reply_form_of_the_contract(site):
     assert form["method"] == "post" and form["action"] == "/comments/"
     assert "Leave a Reply." in form.get_text()
     assert "Your comment will be posted after it is approved." in form.get_text()
-    labels = {label.get_text(strip=True): label["for"] for label in form.select("label")}
+    labels = {
+        label.get_text(strip=True): label["for"] for label in form.select("label:not(.hp label)")
+    }
     assert list(labels) == ["Name", "Email", "Website", "Comment"]
     for field_id in labels.values():
         assert form.select_one(f"#{field_id}"), f"label points at a real field: {field_id}"
     assert form.select_one("#email-hint").get_text(strip=True) == "(not published)"
     assert form.select_one('input[name="post_slug"]')["value"] == MENTOR_POST.slug
     assert form.select_one('button[type="submit"]').get_text(strip=True) == "Submit"
+    honeypot = form.select_one(".hp")
+    assert honeypot["aria-hidden"] == "true" and honeypot.input["tabindex"] == "-1"
 
 
 def test_a_post_with_comments_closed_has_no_form(site):

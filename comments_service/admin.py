@@ -1,0 +1,286 @@
+"""Blueprint for the admin: log in, work through the queue, publish decisions.
+
+Every form here carries a flask-wtf CSRF token. A decision that changes what
+readers see (approve, unapprove, edit, spam or trash of an approved comment,
+delete, author reply) re-publishes the site before the answer, so the admin
+sees the result live; if that build fails the decision is kept, the live site
+stays as it was, and the admin is told.
+"""
+
+import functools
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from werkzeug.security import check_password_hash
+
+from comments_service import db, publish, registry
+from comments_service.extensions import limiter
+from comments_service.forms import EditCommentForm, LoginForm, ModerationForm, ReplyForm
+from comments_service.render import clean_line, render_comment
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+# action -> (new status, why it is recorded)
+ACTIONS = {
+    "approve": ("approved", "approved"),
+    "unapprove": ("pending", "unapproved"),
+    "spam": ("spam", "marked as spam"),
+    "trash": ("trash", "moved to trash"),
+    "restore": ("pending", "restored to the queue"),
+}
+VIEWS = {"pending": "Pending", "approved": "Approved", "spam": "Spam", "trash": "Trash"}
+LOGIN_FAILED = "Invalid username or password."
+# Checked when the username is unknown, so that a wrong username takes as
+# long as a wrong password and the answer does not reveal which was wrong.
+_DUMMY_HASH = None
+
+
+@bp.before_request
+def load_logged_in_admin():
+    admin_id = session.get("admin_id")
+    admin = db.get_admin(db.get_db(), admin_id=admin_id) if admin_id else None
+    # A session from before the last logout (or password change) is dead.
+    g.admin = admin if admin and session.get("v") == admin["session_version"] else None
+
+
+@bp.after_request
+def never_cache(response):
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def login_required(view):
+    @functools.wraps(view)
+    def wrapped(**kwargs):
+        if g.admin is None:
+            return redirect(url_for("admin.login", next=request.full_path.rstrip("?")))
+        return view(**kwargs)
+
+    return wrapped
+
+
+def safe_next(target):
+    """Only a path inside /admin/ of this site: never an open redirect."""
+    parts = urlsplit(target or "")
+    if parts.scheme or parts.netloc or not parts.path.startswith("/admin/"):
+        return url_for("admin.queue")
+    return target
+
+
+def login_username():
+    return (request.form.get("username") or "").strip().lower()
+
+
+def password_matches(admin, password):
+    global _DUMMY_HASH
+    if admin is None:
+        if _DUMMY_HASH is None:
+            from werkzeug.security import generate_password_hash
+
+            _DUMMY_HASH = generate_password_hash("x", method=current_app.config["PASSWORD_HASH"])
+        check_password_hash(_DUMMY_HASH, password)
+        return False
+    return check_password_hash(admin["password_hash"], password)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
+@limiter.limit(
+    lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"], key_func=login_username
+)
+def login():
+    form = LoginForm()
+    if form.validate_on_submit():
+        admin = db.get_admin(db.get_db(), username=form.username.data.strip().lower())
+        if password_matches(admin, form.password.data):
+            session.clear()
+            session["admin_id"] = admin["id"]
+            session["v"] = admin["session_version"]
+            return redirect(safe_next(request.args.get("next")), 303)
+        flash(LOGIN_FAILED, "error")
+        return render_template("admin/login.html", form=form), 401
+    return render_template("admin/login.html", form=form)
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    if ModerationForm().validate_on_submit():
+        db.end_sessions(db.get_db(), g.admin["id"])
+        session.clear()
+        flash("You are logged out.", "info")
+    return redirect(url_for("admin.login"), 303)
+
+
+def for_display(comment, posts):
+    post = posts.get(comment["post_slug"])
+    return {
+        **comment,
+        "post_title": post["title"] if post else comment["post_slug"],
+        "post_url": post["url"] if post else None,
+        "body_html": render_comment(comment["body"]),
+    }
+
+
+def render_list(status):
+    database = db.get_db()
+    posts = registry.posts_by_slug()
+    comments = [for_display(c, posts) for c in db.comments_with_status(database, status)]
+    return render_template(
+        "admin/list.html",
+        status=status,
+        comments=comments,
+        counts=db.counts_by_status(database),
+        views=VIEWS,
+        form=ModerationForm(),
+    )
+
+
+@bp.get("/")
+@login_required
+def queue():
+    db.forget_old_ip_hashes(db.get_db())
+    return render_list("pending")
+
+
+@bp.get("/<any(approved, spam, trash):status>")
+@login_required
+def status_view(status):
+    return render_list(status)
+
+
+def republish(changed_posts):
+    """Rebuild the site when readers' pages changed; tell the admin if it failed."""
+    if not changed_posts:
+        return
+    try:
+        publish.publish_site(current_app.config)
+    except publish.BuildError as exc:
+        flash(
+            f"The decision is saved, but the site could not be rebuilt, so the live "
+            f"pages are unchanged: {exc}",
+            "error",
+        )
+
+
+def admin_name():
+    return g.admin["username"]
+
+
+@bp.post("/moderate")
+@login_required
+def moderate():
+    form = ModerationForm()
+    back = request.form.get("view")
+    back_url = (
+        url_for("admin.status_view", status=back)
+        if back in VIEWS and back != "pending"
+        else url_for("admin.queue")
+    )
+    if not form.validate_on_submit():
+        abort(400)
+    single = request.form.get("action", "")
+    if single:
+        action, _, raw_id = single.partition(":")
+        ids = [raw_id]
+    else:
+        action = request.form.get("bulk", "")
+        ids = request.form.getlist("ids")
+    try:
+        ids = [int(i) for i in ids]
+    except ValueError:
+        abort(400)
+    if not ids:
+        flash("Select at least one comment first.", "error")
+        return redirect(back_url, 303)
+    database = db.get_db()
+    if action == "delete":
+        changed = db.delete_permanently(database, ids, by=admin_name())
+        done = "deleted permanently"
+    elif action in ACTIONS:
+        status, reason = ACTIONS[action]
+        changed = db.set_status(database, ids, status, by=admin_name(), reason=reason)
+        done = reason
+    else:
+        abort(400)
+    flash(f"{len(ids)} comment{'s' if len(ids) != 1 else ''} {done}.", "info")
+    republish(changed)
+    return redirect(back_url, 303)
+
+
+def get_comment_or_404(comment_id):
+    comment = db.get_comment(db.get_db(), comment_id)
+    if comment is None:
+        abort(404)
+    return comment
+
+
+@bp.route("/comments/<int:comment_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(comment_id):
+    comment = get_comment_or_404(comment_id)
+    form = EditCommentForm(data=comment)
+    if form.validate_on_submit():
+        changed = db.edit_comment(
+            db.get_db(),
+            comment_id,
+            author_name=form.author_name.data,
+            body=form.body.data,
+            by=admin_name(),
+        )
+        flash("Comment saved.", "info")
+        republish({changed} if changed else set())
+        return redirect(
+            url_for("admin.status_view", status=comment["status"])
+            if comment["status"] != "pending"
+            else url_for("admin.queue"),
+            303,
+        )
+    comment = for_display(comment, registry.posts_by_slug())
+    return render_template(
+        "admin/edit.html",
+        form=form,
+        comment=comment,
+        counts=db.counts_by_status(db.get_db()),
+        views=VIEWS,
+    )
+
+
+@bp.route("/comments/<int:comment_id>/reply", methods=["GET", "POST"])
+@login_required
+def reply(comment_id):
+    comment = get_comment_or_404(comment_id)
+    if comment["status"] != "approved":
+        abort(404)
+    form = ReplyForm()
+    if form.validate_on_submit():
+        author = registry.current().get("site", {}).get("AUTHOR") or admin_name()
+        db.add_author_reply(
+            db.get_db(),
+            comment,
+            author_name=clean_line(author),
+            body=form.body.data,
+            by=admin_name(),
+        )
+        flash("Your reply is published.", "info")
+        republish({comment["post_slug"]})
+        return redirect(url_for("admin.status_view", status="approved"), 303)
+    comment = for_display(comment, registry.posts_by_slug())
+    return render_template(
+        "admin/reply.html",
+        form=form,
+        comment=comment,
+        counts=db.counts_by_status(db.get_db()),
+        views=VIEWS,
+    )

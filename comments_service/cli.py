@@ -1,0 +1,211 @@
+"""Console commands for an admin at a terminal (``flask --app comments_service ...``).
+
+    admin create NAME          create an admin (asks for the password)
+    admin set-password NAME    change a password (ends that admin's sessions)
+    comments list [--status S] list comments, pending by default
+    comments approve|spam|trash ID...
+    comments export FILE       every comment, as JSON
+    comments import FILE       load an export back (same ids are replaced)
+
+Decisions and imports re-publish the site, as the web queue does.
+"""
+
+import json
+import secrets
+from datetime import datetime
+
+import click
+from flask import current_app
+from werkzeug.security import generate_password_hash
+
+from comments_service import db, publish
+from comments_service.forms import BODY_MAX, EMAIL_MAX, NAME_MAX, WEBSITE_MAX
+from comments_service.render import clean_line, clean_text, safe_website
+
+ACTIONS = {"approve": "approved", "spam": "spam", "trash": "trash"}
+
+
+def hash_password(password):
+    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH"])
+
+
+def set_admin_password(database, username, password):
+    username = username.strip().lower()
+    if not username:
+        raise click.ClickException("The username is empty.")
+    if len(password) < 10:
+        raise click.ClickException("Use a password of at least 10 characters.")
+    db.save_admin(database, username, hash_password(password))
+
+
+def ensure_admin(database, username=None, password=None):
+    """What `make serve` does: the admin from the environment, or a first admin.
+
+    With a password: make sure that admin exists with it. Without: if there is
+    no admin at all, create ``admin`` with a random password and return it
+    (printed once); otherwise change nothing.
+    """
+    username = (username or "admin").strip().lower()
+    if password:
+        set_admin_password(database, username, password)
+        return None
+    if db.admin_count(database) == 0:
+        password = secrets.token_urlsafe(12)
+        set_admin_password(database, username, password)
+        return password
+    return None
+
+
+def republish():
+    try:
+        publish.publish_site(current_app.config)
+    except publish.BuildError as exc:
+        raise click.ClickException(f"Saved, but the site could not be rebuilt: {exc}") from exc
+
+
+admin_cli = click.Group("admin", help="Manage admin accounts.")
+comments_cli = click.Group("comments", help="Moderate comments from the terminal.")
+
+
+@admin_cli.command("create")
+@click.argument("username")
+@click.password_option()
+def admin_create(username, password):
+    """Create an admin."""
+    database = db.get_db()
+    if db.get_admin(database, username=username.strip().lower()):
+        raise click.ClickException(f"{username} exists already; use `admin set-password`.")
+    set_admin_password(database, username, password)
+    click.echo(f"Admin {username} created.")
+
+
+@admin_cli.command("set-password")
+@click.argument("username")
+@click.password_option()
+def admin_set_password(username, password):
+    """Change an admin's password (and log them out everywhere)."""
+    database = db.get_db()
+    if not db.get_admin(database, username=username.strip().lower()):
+        raise click.ClickException(f"There is no admin called {username}.")
+    set_admin_password(database, username, password)
+    click.echo(f"Password of {username} changed.")
+
+
+@comments_cli.command("list")
+@click.option("--status", type=click.Choice(db.STATUSES), default="pending", show_default=True)
+def comments_list(status):
+    """List comments with one status."""
+    rows = db.comments_with_status(db.get_db(), status)
+    if not rows:
+        click.echo(f"No {status} comments.")
+    for row in rows:
+        held = f"  [{row['reason']}]" if row["reason"] else ""
+        first_line = " ".join(row["body"].split())[:70]
+        click.echo(
+            f"#{row['id']}  {row['created_at']}  {row['post_slug']}  "
+            f"{row['author_name']}{held}\n    {first_line}"
+        )
+
+
+def decide(action):
+    @comments_cli.command(action)
+    @click.argument("ids", nargs=-1, type=int, required=True)
+    def command(ids):
+        database = db.get_db()
+        missing = [i for i in ids if db.get_comment(database, i) is None]
+        if missing:
+            raise click.ClickException(f"No comment with id {', '.join(map(str, missing))}.")
+        changed = db.set_status(
+            database, ids, ACTIONS[action], by="console", reason=f"{ACTIONS[action]} (console)"
+        )
+        if changed:
+            republish()
+        click.echo(f"{len(ids)} comment(s): {ACTIONS[action]}.")
+
+    command.__doc__ = f"Mark comments as {ACTIONS[action]}."
+    return command
+
+
+for _action in ACTIONS:
+    decide(_action)
+
+
+@comments_cli.command("export")
+@click.argument("file", type=click.File("w", encoding="utf-8"))
+def comments_export(file):
+    """Write every comment to FILE as JSON ('-' for standard output)."""
+    rows = db.export_comments(db.get_db())
+    json.dump({"comments": rows}, file, indent=1, ensure_ascii=False)
+    file.write("\n")
+    if file.name != "<stdout>":
+        click.echo(f"{len(rows)} comments exported.", err=True)
+
+
+@comments_cli.command("import")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+def comments_import(file):
+    """Load comments exported by `comments export`."""
+    try:
+        rows = validated_rows(json.load(file))
+    except ValueError as exc:  # bad JSON or a row that fails the allow-list
+        raise click.ClickException(f"Nothing imported: {exc}") from exc
+    count = db.import_comments(db.get_db(), rows)
+    republish()
+    click.echo(f"{count} comments imported.")
+
+
+IMPORT_FIELDS = {
+    "id": int,
+    "post_slug": str,
+    "parent_id": (int, type(None)),
+    "author_name": str,
+    "email": str,
+    "website": str,
+    "body": str,
+    "status": str,
+    "is_author": int,
+    "created_at": str,
+    "decided_at": (str, type(None)),
+    "decided_by": (str, type(None)),
+    "reason": (str, type(None)),
+    "ip_hash": (str, type(None)),
+}
+REQUIRED = {"id", "post_slug", "author_name", "body", "status", "created_at"}
+
+
+def validated_rows(data):
+    """Allow-list an export: known fields of the right type, clean text, a known status."""
+    if not isinstance(data, dict) or not isinstance(data.get("comments"), list):
+        raise ValueError('expected {"comments": [...]}, as written by `comments export`')
+    rows = []
+    for number, item in enumerate(data["comments"], 1):
+        if not isinstance(item, dict):
+            raise ValueError(f"comment {number} is not an object")
+        unknown = set(item) - set(IMPORT_FIELDS)
+        missing = REQUIRED - set(item)
+        if unknown or missing:
+            raise ValueError(
+                f"comment {number}: unknown {sorted(unknown)}, missing {sorted(missing)}"
+            )
+        for key, kind in IMPORT_FIELDS.items():
+            if key in item and not isinstance(item[key], kind):
+                raise ValueError(f"comment {number}: {key} has the wrong type")
+        if item["status"] not in db.STATUSES:
+            raise ValueError(f"comment {number}: unknown status {item['status']!r}")
+        datetime.fromisoformat(item["created_at"])  # raises ValueError if it is not a date
+        rows.append(
+            {
+                **item,
+                "author_name": clean_line(item["author_name"])[:NAME_MAX],
+                "email": clean_line(item.get("email", ""))[:EMAIL_MAX],
+                "website": safe_website(item.get("website", ""))[:WEBSITE_MAX],
+                "body": clean_text(item["body"])[:BODY_MAX],
+                "is_author": 1 if item.get("is_author") else 0,
+            }
+        )
+    return rows
+
+
+def init_app(app):
+    app.cli.add_command(admin_cli)
+    app.cli.add_command(comments_cli)

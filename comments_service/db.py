@@ -1,0 +1,362 @@
+"""The one owner of the SQLite database: connection, schema, migrations, queries.
+
+Views, the CLI and the Pelican plugin call the named functions below and
+contain no SQL. The schema grows only through ``migrations`` (sqlite-utils
+``Migrations``: applied in order, recorded, never drop-and-recreate).
+
+Durability: WAL journal with ``synchronous=FULL``. In WAL mode FULL syncs the
+log on every commit, so a comment acknowledged to a reader survives a power
+cut, not only a crash of the process; NORMAL would be faster but may lose the
+last commits on power loss.
+"""
+
+import hashlib
+import hmac
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from flask import current_app, g
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+STATUSES = ("pending", "approved", "spam", "trash")
+IP_HASH_DAYS = 30
+
+migrations = Migrations("career_notes")
+
+
+@migrations()
+def m001_comments_and_admins(db):
+    db["comments"].create(
+        {
+            "id": int,
+            "post_slug": str,
+            "parent_id": int,
+            "author_name": str,
+            "email": str,
+            "website": str,
+            "body": str,
+            "status": str,
+            "is_author": int,
+            "created_at": str,
+            "decided_at": str,
+            "decided_by": str,
+            "reason": str,
+            "ip_hash": str,
+        },
+        pk="id",
+        not_null={"post_slug", "author_name", "body", "status", "created_at"},
+        defaults={"status": "pending", "is_author": 0, "email": "", "website": ""},
+    )
+    db["comments"].create_index(["status", "created_at"])
+    db["comments"].create_index(["post_slug", "status"])
+    db["decisions"].create(
+        {"id": int, "comment_id": int, "action": str, "by": str, "at": str, "reason": str},
+        pk="id",
+        not_null={"comment_id", "action", "by", "at"},
+    )
+    db["decisions"].create_index(["comment_id"])
+    db["admins"].create(
+        {
+            "id": int,
+            "username": str,
+            "password_hash": str,
+            "created_at": str,
+            # Bumped at logout: every session cookie that carries the old
+            # value stops working, on every browser.
+            "session_version": int,
+        },
+        pk="id",
+        not_null={"username", "password_hash", "created_at"},
+        defaults={"session_version": 1},
+    )
+    db["admins"].create_index(["username"], unique=True)
+
+
+def now():
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def connect(path):
+    """Open the database at ``path`` (creating its folder) and bring the schema up to date."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), timeout=10, check_same_thread=False)
+    db = Database(conn)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("PRAGMA foreign_keys=ON")
+    migrations.apply(db)
+    return db
+
+
+def get_db():
+    """The request's connection, opened on first use and closed at teardown."""
+    if "db" not in g:
+        g.db = connect(current_app.config["COMMENTS_DB"])
+    return g.db
+
+
+def close_db(_exc=None):
+    db = g.pop("db", None)
+    if db is not None:
+        db.close()
+
+
+def init_app(app):
+    app.teardown_appcontext(close_db)
+    connect(app.config["COMMENTS_DB"]).close()  # create or migrate at start-up
+
+
+def _rows(db, sql, params=()):
+    return [dict(row) for row in db.query(sql, params)]
+
+
+# --- comments -----------------------------------------------------------
+
+
+def hash_ip(secret, ip):
+    """A keyed hash: lets the service spot one sender again without keeping the address."""
+    return hmac.new(secret.encode(), (ip or "").encode(), hashlib.sha256).hexdigest()
+
+
+def add_pending_comment(
+    db,
+    *,
+    post_slug,
+    author_name,
+    body,
+    email="",
+    website="",
+    parent_id=None,
+    reason=None,
+    ip_hash=None,
+    status="pending",
+):
+    """Queue a reader's comment and return its id."""
+    with db.atomic():
+        return (
+            db["comments"]
+            .insert(
+                {
+                    "post_slug": post_slug,
+                    "parent_id": parent_id,
+                    "author_name": author_name,
+                    "email": email,
+                    "website": website,
+                    "body": body,
+                    "status": status,
+                    "is_author": 0,
+                    "created_at": now(),
+                    "reason": reason,
+                    "ip_hash": ip_hash,
+                }
+            )
+            .last_pk
+        )
+
+
+def get_comment(db, comment_id):
+    rows = _rows(db, "select * from comments where id = ?", [comment_id])
+    return rows[0] if rows else None
+
+
+def comments_with_status(db, status):
+    """Comments in one status; the pending queue oldest first, the others newest first."""
+    order = "asc" if status == "pending" else "desc"
+    return _rows(
+        db,
+        f"select * from comments where status = ? order by created_at {order}, id {order}",
+        [status],
+    )
+
+
+def counts_by_status(db):
+    counts = dict.fromkeys(STATUSES, 0)
+    for row in db.query("select status, count(*) as n from comments group by status"):
+        counts[row["status"]] = row["n"]
+    return counts
+
+
+def approved_comments(db):
+    """Every approved comment of the site, oldest first: one query for a whole build."""
+    return _rows(
+        db,
+        "select id, post_slug, parent_id, author_name, website, body, is_author, created_at "
+        "from comments where status = 'approved' order by created_at, id",
+    )
+
+
+def approved_parent(db, comment_id, post_slug):
+    """The approved top-level comment a reply attaches to, or None.
+
+    Replies are one level deep: replying to a reply attaches to its parent.
+    """
+    comment = get_comment(db, comment_id)
+    if comment and comment["parent_id"]:
+        comment = get_comment(db, comment["parent_id"])
+    if comment and comment["status"] == "approved" and comment["post_slug"] == post_slug:
+        return comment
+    return None
+
+
+def _record(db, comment_id, action, by, reason):
+    db["decisions"].insert(
+        {"comment_id": comment_id, "action": action, "by": by, "at": now(), "reason": reason}
+    )
+
+
+def set_status(db, comment_ids, status, *, by, reason):
+    """Move comments to ``status``, recording who, when and why.
+
+    Returns the slugs of the posts whose public pages change.
+    """
+    if status not in STATUSES:
+        raise ValueError(f"unknown status {status!r}")
+    changed_posts = set()
+    with db.atomic():
+        for comment_id in comment_ids:
+            comment = get_comment(db, comment_id)
+            if comment is None or comment["status"] == status:
+                continue
+            db["comments"].update(
+                comment_id,
+                {"status": status, "decided_at": now(), "decided_by": by, "reason": reason},
+            )
+            _record(db, comment_id, status, by, reason)
+            if "approved" in (status, comment["status"]):
+                changed_posts.add(comment["post_slug"])
+    return changed_posts
+
+
+def edit_comment(db, comment_id, *, author_name, body, by):
+    """Change a comment's name or text; returns the post slug if readers see it."""
+    comment = get_comment(db, comment_id)
+    if comment is None:
+        return None
+    with db.atomic():
+        db["comments"].update(comment_id, {"author_name": author_name, "body": body})
+        _record(db, comment_id, "edit", by, "edited by the admin")
+    return comment["post_slug"] if comment["status"] == "approved" else None
+
+
+def add_author_reply(db, parent, *, author_name, body, by):
+    """Publish the author's reply to ``parent`` at once; returns its id."""
+    top = parent if not parent["parent_id"] else get_comment(db, parent["parent_id"])
+    with db.atomic():
+        comment_id = (
+            db["comments"]
+            .insert(
+                {
+                    "post_slug": top["post_slug"],
+                    "parent_id": top["id"],
+                    "author_name": author_name,
+                    "email": "",
+                    "website": "",
+                    "body": body,
+                    "status": "approved",
+                    "is_author": 1,
+                    "created_at": now(),
+                    "decided_at": now(),
+                    "decided_by": by,
+                    "reason": "reply by the author",
+                }
+            )
+            .last_pk
+        )
+        _record(db, comment_id, "approved", by, "reply by the author")
+    return comment_id
+
+
+def delete_permanently(db, comment_ids, *, by):
+    """Erase comments (and their replies) for good; returns the posts that change."""
+    changed_posts = set()
+    with db.atomic():
+        for comment_id in comment_ids:
+            comment = get_comment(db, comment_id)
+            if comment is None:
+                continue
+            if comment["status"] == "approved":
+                changed_posts.add(comment["post_slug"])
+            ids = [comment_id] + [
+                r["id"]
+                for r in db.query("select id from comments where parent_id = ?", [comment_id])
+            ]
+            for doomed in ids:
+                db["comments"].delete(doomed)
+                # Keep the fact of the decision, not the erased person's data.
+                _record(db, doomed, "deleted", by, "deleted permanently")
+    return changed_posts
+
+
+def forget_old_ip_hashes(db, days=IP_HASH_DAYS):
+    cutoff = (datetime.now(UTC) - timedelta(days=days)).isoformat(timespec="seconds")
+    with db.atomic():
+        db.execute(
+            "update comments set ip_hash = null where ip_hash is not null and created_at < ?",
+            [cutoff],
+        )
+
+
+def decisions_for(db, comment_id):
+    return _rows(db, "select * from decisions where comment_id = ? order by id", [comment_id])
+
+
+def export_comments(db):
+    return _rows(db, "select * from comments order by id")
+
+
+def import_comments(db, rows):
+    """Insert exported comments, keeping ids; existing ids are replaced. Returns the count."""
+    with db.atomic():
+        db["comments"].insert_all(rows, pk="id", replace=True)
+    return len(rows)
+
+
+# --- admins -------------------------------------------------------------
+
+
+def get_admin(db, *, username=None, admin_id=None):
+    if username is not None:
+        rows = _rows(db, "select * from admins where username = ?", [username])
+    else:
+        rows = _rows(db, "select * from admins where id = ?", [admin_id])
+    return rows[0] if rows else None
+
+
+def admin_count(db):
+    return db["admins"].count
+
+
+def save_admin(db, username, password_hash):
+    """Create the admin, or set a new password (which also ends their sessions)."""
+    with db.atomic():
+        existing = get_admin(db, username=username)
+        if existing:
+            db["admins"].update(
+                existing["id"],
+                {
+                    "password_hash": password_hash,
+                    "session_version": existing["session_version"] + 1,
+                },
+            )
+            return existing["id"]
+        return (
+            db["admins"]
+            .insert(
+                {
+                    "username": username,
+                    "password_hash": password_hash,
+                    "created_at": now(),
+                    "session_version": 1,
+                }
+            )
+            .last_pk
+        )
+
+
+def end_sessions(db, admin_id):
+    with db.atomic():
+        db.execute(
+            "update admins set session_version = session_version + 1 where id = ?", [admin_id]
+        )

@@ -1,0 +1,131 @@
+"""Declarative forms (flask-wtf). Limits are stated once, here, and in the README.
+
+``CommentForm`` is posted from cached static pages, which cannot carry a
+session's CSRF token: it has CSRF off and is guarded by the cross-origin check
+in ``public.py`` instead. Every admin form keeps flask-wtf's CSRF token.
+"""
+
+from urllib.parse import urlsplit
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    StringField,
+    TextAreaField,
+    ValidationError,
+)
+from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional
+
+from comments_service.render import clean_line, clean_text
+
+NAME_MAX = 100
+EMAIL_MAX = 254
+WEBSITE_MAX = 200
+BODY_MIN, BODY_MAX = 2, 5000
+
+
+def http_url(form, field):
+    """Websites must be absolute http(s) URLs: anything else could run script when clicked."""
+    parts = urlsplit(field.data)
+    if parts.scheme not in ("http", "https") or not parts.netloc or " " in field.data:
+        raise ValidationError("Enter a web address starting with http:// or https://.")
+
+
+def strip_line(value):
+    return clean_line(value) if isinstance(value, str) else value
+
+
+def strip_text(value):
+    return clean_text(value).strip() if isinstance(value, str) else value
+
+
+class CommentForm(FlaskForm):
+    class Meta:
+        csrf = False  # see the module docstring
+
+    post_slug = HiddenField(validators=[DataRequired(message="Which post is this comment for?")])
+    parent_id = IntegerField(validators=[Optional()])
+    name = StringField(
+        "Name",
+        filters=[strip_line],
+        validators=[
+            DataRequired(message="Please enter your name."),
+            Length(max=NAME_MAX, message=f"Please keep your name under {NAME_MAX} characters."),
+        ],
+    )
+    email = StringField(
+        "Email",
+        filters=[strip_line],
+        validators=[
+            Optional(),
+            Length(max=EMAIL_MAX, message="That email address is too long."),
+            Email(message="That does not look like an email address."),
+        ],
+    )
+    website = StringField(
+        "Website",
+        filters=[strip_line],
+        validators=[
+            Optional(),
+            Length(
+                max=WEBSITE_MAX, message=f"Please keep the address under {WEBSITE_MAX} characters."
+            ),
+            http_url,
+        ],
+    )
+    body = TextAreaField(
+        "Comment",
+        filters=[strip_text],
+        validators=[
+            DataRequired(message="Please write a comment."),
+            Length(
+                min=BODY_MIN,
+                max=BODY_MAX,
+                message=f"A comment is between {BODY_MIN} and {BODY_MAX:,} characters.",
+            ),
+        ],
+    )
+    # Honeypot: hidden from people (CSS and aria-hidden), filled in by bots.
+    homepage = StringField()
+
+    def values(self):
+        """What the reader typed, to put back in the form after an error."""
+        return {
+            "name": self.name.data or "",
+            "email": self.email.data or "",
+            "website": self.website.data or "",
+            "body": self.body.data or "",
+            "parent_id": self.parent_id.data or "",
+        }
+
+    def first_errors(self):
+        """One message per field, for the form and the JSON answer."""
+        return {name: messages[0] for name, messages in self.errors.items()}
+
+
+class LoginForm(FlaskForm):
+    username = StringField("Username", validators=[InputRequired(), Length(max=100)])
+    password = PasswordField("Password", validators=[InputRequired(), Length(max=1000)])
+
+
+class ModerationForm(FlaskForm):
+    """The queue and status views: one form, per-comment buttons and bulk actions."""
+
+
+class EditCommentForm(FlaskForm):
+    author_name = StringField(
+        "Name", filters=[strip_line], validators=[DataRequired(), Length(max=NAME_MAX)]
+    )
+    body = TextAreaField(
+        "Comment", filters=[strip_text], validators=[DataRequired(), Length(BODY_MIN, BODY_MAX)]
+    )
+
+
+class ReplyForm(FlaskForm):
+    body = TextAreaField(
+        "Your reply",
+        filters=[strip_text],
+        validators=[DataRequired(message="Write a reply first."), Length(BODY_MIN, BODY_MAX)],
+    )

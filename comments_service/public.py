@@ -1,0 +1,183 @@
+"""Blueprint for readers: comment submission and its no-JavaScript pages.
+
+CSRF design. The comment form lives on cached static pages, so it cannot
+carry a per-session token (readers have no session, and we set no cookie on
+them). Instead every POST here must come from our own origin: browsers send
+``Sec-Fetch-Site`` (anything but ``same-origin``/``none`` is refused) and
+``Origin`` (it must be this site's origin). A request with neither header is
+not from a modern browser, so it cannot be a cross-site forgery. This is the
+approach of OWASP's "Fetch Metadata" and "Verifying Origin With Standard
+Headers" guidance and of Go's ``http.CrossOriginProtection``. Admin forms, which
+have sessions, use flask-wtf tokens as well.
+
+A valid comment is stored as ``pending``; its text is shown to nobody until
+the admin approves it. With ``Accept: application/json`` the answers are
+202 / 400 / 403 / 404 / 429 JSON for the page's script; otherwise HTML pages
+in the site's look.
+"""
+
+import re
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+
+from comments_service import db, registry
+from comments_service.errors import error_response, wants_json
+from comments_service.extensions import csrf, limiter
+from comments_service.forms import CommentForm
+from comments_service.notify import notify_new_comment
+from comments_service.render import count_links, render_comment
+
+bp = Blueprint("public", __name__, url_prefix="/comments")
+
+CONFIRMATION = "Thank you! Your comment is awaiting approval and will appear once it is approved."
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+_PHONE = re.compile(r"(?<!\w)\+?\d[\d ().-]{7,}\d(?!\w)")
+
+
+def held_reason(body):
+    """Why a comment needs a closer look from the admin, or None."""
+    reasons = []
+    links = count_links(body)
+    if links >= 2:
+        reasons.append(f"{links} links")
+    if _EMAIL.search(body):
+        reasons.append("contains an email address")
+    if _PHONE.search(body):
+        reasons.append("contains a phone number")
+    return "held: " + ", ".join(reasons) if reasons else None
+
+
+def allowed_origins():
+    origins = {request.host_url.rstrip("/")}
+    if current_app.config.get("SITE_URL"):
+        origins.add(current_app.config["SITE_URL"].rstrip("/"))
+    return origins
+
+
+def is_cross_site():
+    """True when a POST comes from another site's page (see the module docstring)."""
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site and fetch_site not in ("same-origin", "none"):
+        return True
+    origin = request.headers.get("Origin")
+    return origin is not None and origin not in allowed_origins()
+
+
+@bp.before_request
+def refuse_cross_site_posts():
+    if request.method == "POST" and is_cross_site():
+        return error_response(403, "This form can only be sent from this site's own pages.")
+    return None
+
+
+def comment_rate_limit():
+    return current_app.config["COMMENT_RATE_LIMIT"]
+
+
+@bp.post("/")
+@csrf.exempt  # cached static pages carry no token: see the module docstring
+# Only accepted comments count: a reader fixing a typo after an error is not throttled.
+@limiter.limit(comment_rate_limit, deduct_when=lambda response: response.status_code in (202, 303))
+def submit():
+    form = CommentForm()
+    post = registry.find_post(form.post_slug.data or "")
+    if post is None:
+        return error_response(404, "This post does not exist, so it cannot take comments.")
+    if not post["comments_open"]:
+        return error_response(403, "Comments are closed for this post.")
+
+    parent = None
+    valid = form.validate()
+    if valid and form.parent_id.data:
+        parent = db.approved_parent(db.get_db(), form.parent_id.data, post["slug"])
+        if parent is None:
+            form.body.errors = ["The comment you are replying to is not available."]
+            valid = False
+    if not valid:
+        if wants_json():
+            return jsonify(errors=form.first_errors()), 400
+        return render_template(
+            "comments/form_page.html",
+            post=post,
+            parent=parent_for_display(form.parent_id.data, post),
+            values=form.values(),
+            errors=form.first_errors(),
+            title="Please check your comment",
+        ), 400
+
+    ip_hash = db.hash_ip(current_app.config["SECRET_KEY"], request.remote_addr)
+    fields = dict(
+        post_slug=post["slug"],
+        author_name=form.name.data,
+        email=form.email.data or "",
+        website=form.website.data or "",
+        body=form.body.data,
+        parent_id=parent["id"] if parent else None,
+        ip_hash=ip_hash,
+    )
+    if form.homepage.data:
+        # A bot filled the hidden field. Keep it out of the queue (spam is
+        # reversible if a person was wrong-footed) and answer as usual so
+        # the bot learns nothing.
+        db.add_pending_comment(db.get_db(), **fields, status="spam", reason="honeypot filled")
+    else:
+        reason = held_reason(form.body.data)
+        comment_id = db.add_pending_comment(db.get_db(), **fields, reason=reason)
+        notify_new_comment(
+            current_app.config,
+            {**fields, "id": comment_id, "reason": reason},
+            post["title"],
+            admin_queue_url(),
+        )
+    if wants_json():
+        return jsonify(status="pending", message=CONFIRMATION), 202
+    return redirect(url_for(".thanks", post=post["slug"]), 303)
+
+
+def admin_queue_url():
+    base = current_app.config.get("SITE_URL") or request.host_url
+    return base.rstrip("/") + "/admin/"
+
+
+def parent_for_display(parent_id, post):
+    """The approved comment a reply answers, rendered, or None."""
+    if not parent_id:
+        return None
+    parent = db.approved_parent(db.get_db(), parent_id, post["slug"])
+    if parent:
+        parent = {**parent, "body_html": render_comment(parent["body"])}
+    return parent
+
+
+@bp.get("/thanks")
+def thanks():
+    """The submitter's confirmation (no-JS path). Shows no comment text at all."""
+    post = registry.find_post(request.args.get("post", ""))
+    return render_template("comments/thanks.html", post=post, message=CONFIRMATION)
+
+
+@bp.get("/reply/<int:comment_id>")
+def reply(comment_id):
+    """The form to answer an approved comment, for readers without JavaScript."""
+    comment = db.get_comment(db.get_db(), comment_id)
+    post = registry.find_post(comment["post_slug"]) if comment else None
+    if post is None or comment["status"] != "approved" or not post["comments_open"]:
+        abort(404)
+    return render_template(
+        "comments/form_page.html",
+        post=post,
+        parent=parent_for_display(comment_id, post),
+        values={"parent_id": comment_id},
+        errors={},
+        title=f"Reply to {comment['author_name']}",
+    )

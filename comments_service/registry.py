@@ -1,0 +1,51 @@
+"""The post registry written by the Pelican plugin at every build.
+
+The service accepts comments only for posts listed here and takes titles and
+URLs from here, never from the request. The file also carries the few site
+settings the service's own pages need to look like the rest of the site.
+"""
+
+import json
+import threading
+from pathlib import Path
+
+from flask import current_app
+
+REGISTRY_FILE = "post-registry.json"
+
+_cache = {}
+_cache_lock = threading.Lock()
+
+
+def load(site_dir):
+    """Return the registry of the site built in ``site_dir`` (re-read when the file changes)."""
+    path = Path(site_dir) / REGISTRY_FILE
+    try:
+        mtime = path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return {"posts": [], "site": {}}
+    with _cache_lock:
+        cached = _cache.get(path)
+        if cached and cached[0] == mtime:
+            return cached[1]
+        registry = json.loads(path.read_text(encoding="utf-8"))
+        _cache[path] = (mtime, registry)
+        return registry
+
+
+def current():
+    return load(current_app.config["SITE_DIR"])
+
+
+def find_post(slug):
+    """The registry entry of a published post, or None."""
+    return next((p for p in current()["posts"] if p["slug"] == slug), None)
+
+
+def posts_by_slug():
+    return {p["slug"]: p for p in current()["posts"]}
+
+
+def site_context():
+    """Template variables that make the service's pages match the static site."""
+    return {"SITEURL": "", **current().get("site", {})}
