@@ -12,6 +12,7 @@ from pathlib import Path
 
 from flask import Flask
 from jinja2 import ChoiceLoader, FileSystemLoader
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 # Environment variables named by the contract (DESIGN.md), without a prefix.
 CONTRACT_ENV = ("COMMENTS_DB", "SECRET_KEY", "SITE_URL", "RATELIMIT_ENABLED")
@@ -35,6 +36,9 @@ def create_app(test_config=None):
         # Serve the built site too (one process for `make serve`); in
         # production nginx serves it and proxies only the service's prefixes.
         SERVE_SITE=True,
+        # How many reverse proxies (nginx) stand in front: their X-Forwarded-*
+        # headers are trusted for that many hops, and never when 0.
+        TRUSTED_PROXIES=0,
         COMMENT_RATE_LIMIT="5 per minute",
         LOGIN_RATE_LIMIT="5 per minute",
         # scrypt with n=2**17, r=8, p=1 (about 128 MB and a few hundred ms a hash).
@@ -72,6 +76,10 @@ def create_app(test_config=None):
     app.config["SECRET_KEY"] = app.config["SECRET_KEY"] or development_secret_key(app)
     if app.config["SESSION_COOKIE_SECURE"] is None:
         app.config["SESSION_COOKIE_SECURE"] = not app.config["DEVELOPMENT"]
+
+    if app.config["TRUSTED_PROXIES"]:
+        hops = int(app.config["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     # The service's pages extend the theme's layout, so a comment or a form
     # looks the same on a static page and on a page the service renders.

@@ -6,9 +6,18 @@ import threading
 import pytest
 from werkzeug.serving import make_server
 
-from comments_service import create_app
+from comments_service import create_app, db
+from comments_service.extensions import limiter
 from comments_service.publish import build_site
-from support import CHROMIUM_ARGS, ORIGIN, ROOT, ClosingClient, Site
+from support import (
+    CHROMIUM_ARGS,
+    ORIGIN,
+    ROOT,
+    TEST_PASSWORD_HASH,
+    AdminSession,
+    ClosingClient,
+    Site,
+)
 
 
 @pytest.fixture(scope="session")
@@ -40,15 +49,26 @@ def project_copy(tmp_path):
 
 
 @pytest.fixture
-def app(tmp_path, site):
-    return create_app(
+def live_site(site, tmp_path):
+    """A writable copy of the built site: moderation re-publishes into it."""
+    destination = tmp_path / "live-site"
+    shutil.copytree(site.path, destination)
+    return Site(destination)
+
+
+@pytest.fixture
+def app(tmp_path, live_site):
+    app = create_app(
         {
             "TESTING": True,
             "SECRET_KEY": "test-secret",
             "COMMENTS_DB": str(tmp_path / "comments.db"),
-            "SITE_DIR": str(site.path),
+            "SITE_DIR": str(live_site.path),
+            "PASSWORD_HASH": TEST_PASSWORD_HASH,
         }
     )
+    limiter.reset()  # the limiter's counters live in the process, not the app
+    return app
 
 
 @pytest.fixture
@@ -57,9 +77,28 @@ def client(app):
     return app.test_client()
 
 
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def database(app):
+    """The app's database, for arranging and asserting its state."""
+    database = db.connect(app.config["COMMENTS_DB"])
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def admin(app, client):
+    """An admin account and a logged-in client (see support.AdminSession)."""
+    return AdminSession(app, client)
+
+
 @pytest.fixture(scope="session")
 def live_server(site, tmp_path_factory):
-    """The app on a real port in a thread, for the browser tests."""
+    """The app on a real port in a thread, for the browser tests (read-only site)."""
     app = create_app(
         {
             "SECRET_KEY": "browser-test-secret",

@@ -11,6 +11,11 @@ from flask.testing import FlaskClient
 
 ROOT = Path(__file__).resolve().parent.parent
 ORIGIN = "https://careers.example"
+# Cheap hashes keep the suite fast; test_admin checks the production default.
+TEST_PASSWORD_HASH = "scrypt:1024:8:1"
+ADMIN_USER, ADMIN_PASSWORD = "editor", "a-long-test-password"
+MENTOR_SLUG = "meet-mentors-through-informational-interviews"
+MENTOR_URL = "/2022/12/meet-mentors-through-informational-interviews/"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -55,6 +60,56 @@ class ClosingClient(FlaskClient):
         response.get_data()
         response.close()
         return response
+
+
+def csrf_token(client, path):
+    """The CSRF token of the form on an admin page."""
+    page = BeautifulSoup(client.get(path).get_data(as_text=True), "html.parser")
+    return page.select_one('input[name="csrf_token"]')["value"]
+
+
+class AdminSession:
+    """Creates the test admin and drives the admin pages like a person would."""
+
+    def __init__(self, app, client):
+        self.app, self.client = app, client
+        with app.app_context():
+            from comments_service import cli, db
+
+            cli.set_admin_password(db.get_db(), ADMIN_USER, ADMIN_PASSWORD)
+
+    def login(self, username=ADMIN_USER, password=ADMIN_PASSWORD):
+        token = csrf_token(self.client, "/admin/login")
+        return self.client.post(
+            "/admin/login",
+            data={"username": username, "password": password, "csrf_token": token},
+        )
+
+    def act(self, action, *ids, view="pending", bulk=False):
+        """Press a moderation button (or tick ids and press a bulk button)."""
+        path = "/admin/" if view == "pending" else f"/admin/{view}"
+        data = {"csrf_token": csrf_token(self.client, path), "view": view}
+        if bulk:
+            data.update(bulk=action, ids=[str(i) for i in ids])
+        else:
+            data["action"] = f"{action}:{ids[0]}"
+        return self.client.post("/admin/moderate", data=data)
+
+
+def submit_comment(client, json=True, headers=None, **fields):
+    """Post the comment form as a reader's browser would (same-origin)."""
+    data = {
+        "post_slug": MENTOR_SLUG,
+        "name": "Ada Reader",
+        "email": "ada@example.com",
+        "website": "https://ada.example",
+        "body": "This helped me prepare for my first informational interview.",
+        **fields,
+    }
+    all_headers = {"Sec-Fetch-Site": "same-origin", **(headers or {})}
+    if json:
+        all_headers["Accept"] = "application/json"
+    return client.post("/comments/", data=data, headers=all_headers)
 
 
 POSTS_DIR = ROOT / "content" / "posts"
