@@ -25,7 +25,8 @@ def test_a_valid_comment_is_queued_as_pending(client, database):
     assert response.status_code == 202
     assert response.json == {
         "status": "pending",
-        "message": "Thank you! Your comment is awaiting approval and will appear once it is approved.",
+        "message": "Thank you! Your comment is awaiting approval "
+        "and will appear once it is approved.",
     }
     row = only_comment(database)
     assert row["post_slug"] == MENTOR_SLUG
