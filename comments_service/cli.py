@@ -16,6 +16,7 @@ from datetime import datetime
 
 import click
 from flask import current_app
+from flask.cli import AppGroup
 from werkzeug.security import generate_password_hash
 
 from comments_service import db, publish
@@ -63,8 +64,8 @@ def republish():
         raise click.ClickException(f"Saved, but the site could not be rebuilt: {exc}") from exc
 
 
-admin_cli = click.Group("admin", help="Manage admin accounts.")
-comments_cli = click.Group("comments", help="Moderate comments from the terminal.")
+admin_cli = AppGroup("admin", help="Manage admin accounts.")
+comments_cli = AppGroup("comments", help="Moderate comments from the terminal.")
 
 
 @admin_cli.command("create")

@@ -72,6 +72,14 @@ def app(tmp_path, live_site):
 
 
 @pytest.fixture
+def without_rate_limits(app):
+    """For tests that submit many comments on purpose."""
+    limiter.enabled = False
+    yield
+    limiter.enabled = True
+
+
+@pytest.fixture
 def client(app):
     app.test_client_class = ClosingClient
     return app.test_client()
