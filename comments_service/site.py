@@ -5,9 +5,10 @@ In production nginx serves these files and proxies only /comments/, /admin/,
 a page served here behaves as it will there, 404 page included.
 """
 
+import mimetypes
 from pathlib import Path
 
-from flask import Blueprint, current_app, redirect, request, send_from_directory
+from flask import Blueprint, current_app, redirect, request
 from werkzeug.exceptions import NotFound
 from werkzeug.security import safe_join
 
@@ -22,13 +23,28 @@ def static_file(path):
     full_path = safe_join(site_dir, path)
     if full_path is None:
         raise NotFound()
-    if Path(full_path).is_dir():
+    file = Path(full_path)
+    if file.is_dir():
         if path and not path.endswith("/"):
             # Like nginx: /2022/12 -> /2022/12/, so relative links keep working.
             query = f"?{request.query_string.decode()}" if request.query_string else ""
             return redirect(f"/{path}/{query}", code=301)
-        path = f"{path}index.html"
-    return send_from_directory(site_dir, path)
+        file = file / "index.html"
+    try:
+        # Read whole (site files are small): a publish may replace the file
+        # any moment, and a reader must get either the old or the new one.
+        body = file.read_bytes()
+        modified = file.stat().st_mtime
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        raise NotFound() from None
+    mimetype = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+    response = current_app.response_class(body, mimetype=mimetype)
+    response.last_modified = modified
+    response.add_etag()
+    # Revalidate every time: after a rebuild or a moderation decision the
+    # reader must see the new page, not a cached one.
+    response.cache_control.no_cache = True
+    return response.make_conditional(request)
 
 
 def not_found(error):

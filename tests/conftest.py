@@ -15,7 +15,6 @@ from support import (
     ROOT,
     TEST_PASSWORD_HASH,
     AdminSession,
-    ClosingClient,
     Site,
 )
 
@@ -81,7 +80,6 @@ def without_rate_limits(app):
 
 @pytest.fixture
 def client(app):
-    app.test_client_class = ClosingClient
     return app.test_client()
 
 
@@ -114,10 +112,39 @@ def live_server(site, tmp_path_factory):
             "SITE_DIR": str(site.path),
         }
     )
+    server, thread = serve_in_thread(app)
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join()
+
+
+def serve_in_thread(app):
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
+    return server, thread
+
+
+@pytest.fixture
+def comment_server(site, tmp_path):
+    """A server with its own copy of the site and database, an admin, and
+    nothing else: for browser tests that submit and moderate comments."""
+    destination = tmp_path / "served-site"
+    shutil.copytree(site.path, destination)
+    app = create_app(
+        {
+            "SECRET_KEY": "browser-test-secret",
+            "COMMENTS_DB": str(tmp_path / "comments.db"),
+            "SITE_DIR": str(destination),
+            "PASSWORD_HASH": TEST_PASSWORD_HASH,
+            "SESSION_COOKIE_SECURE": False,  # plain http on loopback
+        }
+    )
+    limiter.reset()
+    AdminSession(app, app.test_client())
+    server, thread = serve_in_thread(app)
+    app.base_url = f"http://127.0.0.1:{server.server_port}"
+    yield app
     server.shutdown()
     thread.join()
 

@@ -7,7 +7,6 @@ from datetime import datetime
 from pathlib import Path
 
 from bs4 import BeautifulSoup
-from flask.testing import FlaskClient
 
 ROOT = Path(__file__).resolve().parent.parent
 ORIGIN = "https://careers.example"
@@ -46,20 +45,6 @@ class Site:
 
     def html_pages(self):
         return sorted(self.path.rglob("*.html"))
-
-
-class ClosingClient(FlaskClient):
-    """A test client that reads and closes every response.
-
-    Static files are streamed from disk; an unclosed response would leave the
-    file open (a ResourceWarning, an error under filterwarnings=error).
-    """
-
-    def open(self, *args, **kwargs):
-        response = super().open(*args, **kwargs)
-        response.get_data()
-        response.close()
-        return response
 
 
 def csrf_token(client, path):

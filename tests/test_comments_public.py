@@ -12,7 +12,7 @@ from bs4 import BeautifulSoup
 
 from comments_service import create_app, db
 from comments_service.extensions import limiter
-from support import MENTOR_SLUG, MENTOR_URL, ClosingClient, submit_comment
+from support import MENTOR_SLUG, MENTOR_URL, submit_comment
 
 
 def only_comment(database):
@@ -180,7 +180,6 @@ def test_rate_limits_can_be_switched_off_for_benchmarks(monkeypatch, tmp_path, l
     app = create_app(
         {"SECRET_KEY": "x", "COMMENTS_DB": str(tmp_path / "c.db"), "SITE_DIR": str(live_site.path)}
     )
-    app.test_client_class = ClosingClient
     client = app.test_client()
     try:
         for _ in range(7):

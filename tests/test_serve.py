@@ -6,7 +6,7 @@ import time
 import pytest
 
 from comments_service import create_app, serve
-from support import ClosingClient, published_posts
+from support import published_posts
 
 
 def test_home_and_a_post_are_served(client):
@@ -91,7 +91,6 @@ def test_saving_a_post_or_template_rebuilds_the_served_site(project_copy, tmp_pa
         }
     )
     assert serve.rebuild(app)
-    app.test_client_class = ClosingClient
     client = app.test_client()
     stop = threading.Event()
     watcher = threading.Thread(target=serve.watch_and_rebuild, args=(app, stop), daemon=True)
@@ -125,5 +124,4 @@ def test_a_broken_edit_keeps_serving_the_last_good_site(project_copy, tmp_path, 
     (project_copy / "theme" / "templates" / "base.html").write_text("{% if %}")
     assert not serve.rebuild(app)
     assert "Build failed" in capsys.readouterr().err
-    app.test_client_class = ClosingClient
     assert b"Latest posts" in app.test_client().get("/").data
