@@ -11,22 +11,31 @@ Run as ``python -m comments_service.publish --settings pelicanconf.py --output o
 """
 
 import argparse
+import fcntl
 import filecmp
 import logging
 import os
 import shutil
 import sys
 import tempfile
-import threading
 from contextlib import contextmanager
 from pathlib import Path
 
 from pelican import Pelican
 from pelican.settings import read_settings
 
-# One build at a time per process: the file watcher and, later, moderation
-# decisions may both ask for one.
-build_lock = threading.Lock()
+
+@contextmanager
+def publishing_lock(output_dir):
+    """One publish at a time per site, across threads and processes (gunicorn
+    workers, the CLI): an exclusive flock on a file beside the output folder."""
+    lock_path = output_dir.parent / f".{output_dir.name}.publish-lock"
+    with open(lock_path, "w") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
 class BuildError(Exception):
@@ -58,7 +67,7 @@ def build_site(settings_file, output_dir, overrides=None):
     """Build the site described by ``settings_file`` and publish it into ``output_dir``."""
     output_dir = Path(output_dir).resolve()
     output_dir.parent.mkdir(parents=True, exist_ok=True)
-    with build_lock:
+    with publishing_lock(output_dir):
         staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}-build-", dir=output_dir.parent))
         try:
             settings = read_settings(
