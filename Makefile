@@ -28,6 +28,11 @@ $(VENV)/.dev-installed: pyproject.toml $(VENV)/.runtime-installed
 serve: $(VENV)/.runtime-installed ## Build the site and serve site + comments at http://127.0.0.1:$(PORT), rebuilding on change
 	FLASK_DEVELOPMENT=1 $(BIN)/python -m comments_service.serve
 
+serve-prod: $(VENV)/.runtime-installed ## Production server (gunicorn, several workers) on 127.0.0.1:$(PORT); needs SECRET_KEY
+	@test -n "$$SECRET_KEY" || { echo 'make serve-prod needs SECRET_KEY (e.g. SECRET_KEY=$$(python3 -c "import secrets; print(secrets.token_hex(32))"))' >&2; exit 2; }
+	$(BIN)/python -m comments_service.publish --settings pelicanconf.py --output output
+	$(BIN)/gunicorn --config comments_service/gunicorn_conf.py 'comments_service:create_app()'
+
 test: $(VENV)/.dev-installed browser ## Run the whole test suite (browser tests included)
 	$(BIN)/python -m pytest
 
@@ -40,6 +45,9 @@ publish: $(VENV)/.runtime-installed ## Build the production site into output/ wi
 newpost: $(VENV)/.runtime-installed ## Create a dated post skeleton: make newpost TITLE="How to ..."
 	@test -n "$(TITLE)" || { echo 'Usage: make newpost TITLE="How to meet potential mentors"' >&2; exit 2; }
 	$(BIN)/python -m comments_service.newpost "$(TITLE)"
+
+bench: $(VENV)/.dev-installed ## Run the benchmarks (BENCH_QUICK=1 for a fast smoke run); writes bench/RESULTS.md
+	$(BIN)/python bench/run.py
 
 lint: $(VENV)/.dev-installed ## Run ruff (lint and format check)
 	$(BIN)/ruff check .
