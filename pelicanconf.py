@@ -28,7 +28,7 @@ DEFAULT_METADATA = {"status": "published"}
 # Our own theme escapes everything by default; trusted HTML (post bodies,
 # summaries) is marked |safe where it is rendered.
 JINJA_ENVIRONMENT = {"trim_blocks": True, "lstrip_blocks": True, "autoescape": True}
-TEMPLATE_EXTENSIONS = [".html", ".xml", ".txt"]
+TEMPLATE_EXTENSIONS = [".html", ".xml", ".txt", ".json"]
 
 # URLs: /2022/12/slug/ for posts, /2022/12/ for that month, /category/x/ ...
 # Pages must not live under the service's prefixes (/comments/, /admin/,
@@ -53,9 +53,12 @@ AUTHORS_SAVE_AS = ""
 CATEGORIES_SAVE_AS = ""
 TAGS_SAVE_AS = ""
 
-DIRECT_TEMPLATES = ["index", "archives", "sitemap", "robots", "404"]
+DIRECT_TEMPLATES = ["index", "archives", "sitemap", "robots", "404", "gpc"]
 SITEMAP_SAVE_AS = "sitemap.xml"
 ROBOTS_SAVE_AS = "robots.txt"
+# Global Privacy Control support statement (https://privacycg.github.io/gpc-spec/).
+GPC_SAVE_AS = ".well-known/gpc.json"
+GPC_LAST_UPDATE = "2026-11-27"
 # "404" is saved as 404.html, Pelican's default for a direct template.
 
 PAGINATED_TEMPLATES = {"index": None}
@@ -76,8 +79,30 @@ RSS_FEED_SUMMARY_ONLY = True
 PLUGINS = ["comments_service.pelican_plugin"]
 POPULAR_POSTS_COUNT = 5
 
-# Every cookie the site can set, with why; the Privacy page renders this list.
+# Consent: "opt-out" (default: non-essential scripts run until the reader opts
+# out) or "opt-in" (nothing non-essential until the reader accepts). Either
+# way a Global Privacy Control signal counts as an opt-out, and without
+# JavaScript nothing non-essential ever runs.
+CONSENT_MODE = "opt-out"
+
+# Optional third-party analytics, none by default. Rendered inert
+# (type="text/plain") and started by theme/static/js/consent.js only when the
+# reader allows it. Example:
+#   ANALYTICS = {"src": "https://stats.example.com/script.js", "inline": "..."}
+# Add the cookies it sets to SITE_COOKIES, kind "Analytics", so that opting out
+# expires them and the Privacy page lists them.
+ANALYTICS = None
+
+# Every cookie the site can set, with why: the one list. The Privacy page
+# renders it, and opting out expires every cookie not "Strictly necessary".
 SITE_COOKIES = [
+    {
+        "name": "privacy_choice",
+        "purpose": "Remembers your cookie choice (opted out, or accepted in opt-in mode).",
+        "kind": "Strictly necessary",
+        "lifetime": "6 months",
+        "who": "Readers who make a choice in the banner",
+    },
     {
         "name": "session",
         "purpose": "Keeps the administrator signed in to the moderation pages.",
@@ -85,17 +110,7 @@ SITE_COOKIES = [
         "lifetime": "Until the browser closes",
         "who": "Administrators only",
     },
-    {
-        "name": "cookie_optout",
-        "purpose": "Remembers that you opted out of non-essential cookies.",
-        "kind": "Strictly necessary",
-        "lifetime": "6 months",
-        "who": "Readers who choose to opt out",
-    },
 ]
-
-# Optional third-party analytics snippet (HTML). None by default.
-ANALYTICS_SNIPPET = None
 
 # Drafts (`Status: draft`) are previewable at /drafts/<slug>/ while writing;
 # they never appear in listings, feeds or the sitemap, and publishconf.py does

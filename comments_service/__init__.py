@@ -41,6 +41,7 @@ def create_app(test_config=None):
         TRUSTED_PROXIES=0,
         COMMENT_RATE_LIMIT="5 per minute",
         LOGIN_RATE_LIMIT="5 per minute",
+        BEACON_RATE_LIMIT="120 per minute",
         # scrypt with n=2**17, r=8, p=1 (about 128 MB and a few hundred ms a hash).
         PASSWORD_HASH="scrypt:131072:8:1",
         # A comment is at most 5,000 characters; anything far larger is not one.
@@ -87,7 +88,7 @@ def create_app(test_config=None):
         [app.jinja_loader, FileSystemLoader(app.config["THEME_TEMPLATES"])]
     )
 
-    from comments_service import admin, cli, db, errors, public, registry, site
+    from comments_service import admin, cli, db, errors, privacy, public, registry, site, stats
     from comments_service.extensions import csrf, limiter
 
     db.init_app(app)
@@ -98,6 +99,8 @@ def create_app(test_config=None):
     app.context_processor(registry.site_context)
     app.register_blueprint(public.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(privacy.bp)
+    app.register_blueprint(stats.bp)
     if app.config["SERVE_SITE"]:
         app.register_blueprint(site.bp)
     return app

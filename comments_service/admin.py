@@ -284,3 +284,26 @@ def reply(comment_id):
         counts=db.counts_by_status(db.get_db()),
         views=VIEWS,
     )
+
+
+@bp.get("/stats")
+@login_required
+def stats():
+    """Views per post over the last 30 days: a bar chart drawn on the server, and a table."""
+    views = db.views_since(db.get_db(), days=30)
+    rows = sorted(
+        (
+            {"title": p["title"], "url": p["url"], "views": views.get(p["slug"], 0)}
+            for p in registry.current()["posts"]
+        ),
+        key=lambda row: (-row["views"], row["title"]),
+    )
+    return render_template(
+        "admin/stats.html",
+        rows=rows,
+        most=max([row["views"] for row in rows] + [1]),
+        total=sum(row["views"] for row in rows),
+        counts=db.counts_by_status(db.get_db()),
+        views=VIEWS,
+        status="stats",
+    )

@@ -74,6 +74,17 @@ def m001_comments_and_admins(db):
     db["admins"].create_index(["username"], unique=True)
 
 
+@migrations()
+def m002_page_views(db):
+    # One row per post and day: a count, and nothing about who read it.
+    db["page_views"].create(
+        {"post_slug": str, "day": str, "views": int},
+        pk=("post_slug", "day"),
+        not_null={"post_slug", "day", "views"},
+    )
+    db["page_views"].create_index(["day"])
+
+
 def now():
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -311,6 +322,33 @@ def import_comments(db, rows):
     with db.atomic():
         db["comments"].insert_all(rows, pk="id", replace=True)
     return len(rows)
+
+
+# --- page views ---------------------------------------------------------
+
+
+def today():
+    return datetime.now(UTC).date().isoformat()
+
+
+def count_view(db, post_slug, day=None):
+    """Add one view to a post's count for the day."""
+    with db.atomic():
+        db.execute(
+            "insert into page_views (post_slug, day, views) values (?, ?, 1) "
+            "on conflict (post_slug, day) do update set views = views + 1",
+            [post_slug, day or today()],
+        )
+
+
+def views_since(db, days=30):
+    """Views per post over the last ``days`` days (today included): slug -> count."""
+    first_day = (datetime.now(UTC).date() - timedelta(days=days - 1)).isoformat()
+    rows = db.query(
+        "select post_slug, sum(views) as views from page_views where day >= ? group by post_slug",
+        [first_day],
+    )
+    return {row["post_slug"]: row["views"] for row in rows}
 
 
 # --- admins -------------------------------------------------------------

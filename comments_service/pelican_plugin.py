@@ -35,19 +35,23 @@ def comments_db_path(settings):
     return os.path.join(os.path.dirname(settings["PATH"]), path)
 
 
-def approved_by_post(settings):
-    """Every approved comment, grouped by post slug (no database yet: none)."""
+def read_reader_data(settings):
+    """Approved comments grouped by post, and views per post over 30 days.
+
+    Two queries for the whole site. No database yet (a fresh clone): none.
+    """
     path = comments_db_path(settings)
     grouped = defaultdict(list)
     if not os.path.exists(path):
-        return grouped
+        return grouped, {}
     database = db.connect(path)
     try:
         for row in db.approved_comments(database):
             grouped[row["post_slug"]].append(row)
+        views = db.views_since(database, days=30)
     finally:
         database.close()
-    return grouped
+    return grouped, views
 
 
 def comments_are_open(article):
@@ -57,7 +61,7 @@ def comments_are_open(article):
 def attach_comments_and_rank(generators):
     """Give each post its comments and the site its Popular Posts."""
     generator = next(g for g in generators if isinstance(g, ArticlesGenerator))
-    comments = approved_by_post(generator.settings)
+    comments, views = read_reader_data(generator.settings)
     counts = {}
     for article in generator.articles:
         article.comments = comment_threads(comments.get(article.slug, []))
@@ -66,6 +70,7 @@ def attach_comments_and_rank(generators):
     generator.context["popular_posts"] = rank_popular(
         generator.articles,
         comment_counts=counts,
+        view_counts=views,
         limit=generator.settings.get("POPULAR_POSTS_COUNT", 5),
     )
     write_registry(generator)
@@ -93,6 +98,8 @@ def write_registry(generator):
             "ARCHIVES_URL": settings.get("ARCHIVES_URL", ""),
             "FEED_ALL_ATOM": settings.get("FEED_ALL_ATOM"),
             "FEED_ALL_RSS": settings.get("FEED_ALL_RSS"),
+            "CONSENT_MODE": settings.get("CONSENT_MODE", "opt-out"),
+            "COOKIES": settings.get("SITE_COOKIES", []),
             "pages": [
                 {"url": page.url, "title": page.title}
                 for page in generator.context.get("pages", [])

@@ -2,13 +2,9 @@
 
 CSRF design. The comment form lives on cached static pages, so it cannot
 carry a per-session token (readers have no session, and we set no cookie on
-them). Instead every POST here must come from our own origin: browsers send
-``Sec-Fetch-Site`` (anything but ``same-origin``/``none`` is refused) and
-``Origin`` (it must be this site's origin). A request with neither header is
-not from a modern browser, so it cannot be a cross-site forgery. This is the
-approach of OWASP's "Fetch Metadata" and "Verifying Origin With Standard
-Headers" guidance and of Go's ``http.CrossOriginProtection``. Admin forms, which
-have sessions, use flask-wtf tokens as well.
+them). Instead every POST here must come from our own origin, checked by
+``same_origin.refuse_cross_site_posts`` (see that module for why this is
+sound). Admin forms, which have sessions, use flask-wtf tokens.
 
 A valid comment is stored as ``pending``; its text is shown to nobody until
 the admin approves it. With ``Accept: application/json`` the answers are
@@ -35,6 +31,7 @@ from comments_service.extensions import csrf, limiter
 from comments_service.forms import CommentForm
 from comments_service.notify import notify_new_comment
 from comments_service.render import count_links, render_comment
+from comments_service.same_origin import refuse_cross_site_posts
 
 bp = Blueprint("public", __name__, url_prefix="/comments")
 
@@ -57,27 +54,7 @@ def held_reason(body):
     return "held: " + ", ".join(reasons) if reasons else None
 
 
-def allowed_origins():
-    origins = {request.host_url.rstrip("/")}
-    if current_app.config.get("SITE_URL"):
-        origins.add(current_app.config["SITE_URL"].rstrip("/"))
-    return origins
-
-
-def is_cross_site():
-    """True when a POST comes from another site's page (see the module docstring)."""
-    fetch_site = request.headers.get("Sec-Fetch-Site")
-    if fetch_site and fetch_site not in ("same-origin", "none"):
-        return True
-    origin = request.headers.get("Origin")
-    return origin is not None and origin not in allowed_origins()
-
-
-@bp.before_request
-def refuse_cross_site_posts():
-    if request.method == "POST" and is_cross_site():
-        return error_response(403, "This form can only be sent from this site's own pages.")
-    return None
+bp.before_request(refuse_cross_site_posts)
 
 
 def comment_rate_limit():
