@@ -5,11 +5,11 @@ Global Privacy Control, and in opt-in mode."""
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from conftest import serve_in_thread
-from support import MENTOR_URL, ROOT
 
 from comments_service import create_app, db
 from comments_service.extensions import limiter
 from comments_service.publish import build_site
+from support import MENTOR_URL, ROOT
 
 # A stand-in for a third-party analytics script, served by the test site so
 # that no request leaves the machine. It sets a cookie, as trackers do.

@@ -4,9 +4,9 @@ import json
 
 import pytest
 from bs4 import BeautifulSoup
-from support import MENTOR_SLUG, MENTOR_URL
 
 from comments_service import db
+from support import MENTOR_SLUG, MENTOR_URL
 
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
 JSON = {**SAME_ORIGIN, "Accept": "application/json"}
