@@ -165,7 +165,7 @@ def republish(changed_posts):
     if not changed_posts:
         return
     try:
-        publish.publish_site(current_app.config)
+        publish.publish_site(current_app.config, changed_posts)
     except publish.BuildError as exc:
         flash(
             f"The decision is saved, but the site could not be rebuilt, so the live "

@@ -57,11 +57,18 @@ def ensure_admin(database, username=None, password=None):
     return None
 
 
-def republish():
+def republish(changed_posts=None):
     try:
-        publish.publish_site(current_app.config)
+        publish.publish_site(current_app.config, changed_posts)
     except publish.BuildError as exc:
         raise click.ClickException(f"Saved, but the site could not be rebuilt: {exc}") from exc
+
+
+def flush_pending_build():
+    """A console command ends its process: run a scheduled full build now."""
+    from comments_service.warm import publisher_for
+
+    publisher_for(current_app.config).flush()
 
 
 admin_cli = AppGroup("admin", help="Manage admin accounts.")
@@ -120,7 +127,8 @@ def decide(action):
             database, ids, ACTIONS[action], by="console", reason=f"{ACTIONS[action]} (console)"
         )
         if changed:
-            republish()
+            republish(changed)
+            flush_pending_build()
         click.echo(f"{len(ids)} comment(s): {ACTIONS[action]}.")
 
     command.__doc__ = f"Mark comments as {ACTIONS[action]}."
@@ -151,7 +159,7 @@ def comments_import(file):
     except ValueError as exc:  # bad JSON or a row that fails the allow-list
         raise click.ClickException(f"Nothing imported: {exc}") from exc
     count = db.import_comments(db.get_db(), rows)
-    republish()
+    republish()  # everything may have changed: a full build
     click.echo(f"{count} comments imported.")
 
 

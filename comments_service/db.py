@@ -13,6 +13,7 @@ last commits on power loss.
 import hashlib
 import hmac
 import sqlite3
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -85,26 +86,58 @@ def m002_page_views(db):
     db["page_views"].create_index(["day"])
 
 
+@migrations()
+def m003_decisions_post_slug(db):
+    # The publisher re-renders the posts decided on since a build started,
+    # including posts of comments deleted since.
+    db["decisions"].add_column("post_slug", str)
+    db.execute(
+        "update decisions set post_slug = "
+        "(select post_slug from comments where comments.id = decisions.comment_id)"
+    )
+    db["decisions"].create_index(["id", "post_slug"])
+
+
 def now():
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def connect(path):
-    """Open the database at ``path`` (creating its folder) and bring the schema up to date."""
+def connect(path, migrate=True):
+    """Open the database at ``path``; with ``migrate``, create it or bring its schema
+    up to date first (done once at start-up; per-request connections skip it)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
+    # timeout: how long a writer waits for another one's transaction to end.
     conn = sqlite3.connect(str(path), timeout=10, check_same_thread=False)
     db = Database(conn)
-    db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
     db.execute("PRAGMA foreign_keys=ON")
-    migrations.apply(db)
+    if migrate:
+        db.execute("PRAGMA journal_mode=WAL")  # kept in the file from then on
+        migrations.apply(db)
     return db
+
+
+@contextmanager
+def writing(db):
+    """A write transaction that takes SQLite's write lock up front (BEGIN IMMEDIATE).
+
+    A deferred transaction that reads and then writes can fail at once with
+    "database is locked" when another process writes meanwhile; one that
+    asks for the lock first simply waits its turn (the busy timeout).
+    """
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.conn.rollback()
+        raise
+    db.conn.commit()
 
 
 def get_db():
     """The request's connection, opened on first use and closed at teardown."""
     if "db" not in g:
-        g.db = connect(current_app.config["COMMENTS_DB"])
+        g.db = connect(current_app.config["COMMENTS_DB"], migrate=False)
     return g.db
 
 
@@ -145,7 +178,7 @@ def add_pending_comment(
     status="pending",
 ):
     """Queue a reader's comment and return its id."""
-    with db.atomic():
+    with writing(db):
         return (
             db["comments"]
             .insert(
@@ -198,6 +231,43 @@ def approved_comments(db):
     )
 
 
+def approved_comments_for_post(db, post_slug):
+    """One post's approved comments, oldest first (the warm publisher's query)."""
+    return _rows(
+        db,
+        "select id, post_slug, parent_id, author_name, website, body, is_author, created_at "
+        "from comments where status = 'approved' and post_slug = ? order by created_at, id",
+        [post_slug],
+    )
+
+
+def shown_comment_counts(db):
+    """slug -> number of comments a post page shows: approved top-level comments,
+    and approved replies to those (the same rule as ``render.comment_threads``)."""
+    rows = db.query(
+        "select c.post_slug, count(*) as shown from comments c "
+        "left join comments p on p.id = c.parent_id "
+        "where c.status = 'approved' and (c.parent_id is null or (p.status = 'approved' "
+        "and p.parent_id is null and p.post_slug = c.post_slug)) "
+        "group by c.post_slug"
+    )
+    return {row["post_slug"]: row["shown"] for row in rows}
+
+
+def last_decision_id(db):
+    rows = list(db.query("select max(id) as last from decisions"))
+    return rows[0]["last"] or 0
+
+
+def posts_decided_since(db, decision_id):
+    """Slugs of the posts with a decision after ``decision_id``."""
+    rows = db.query(
+        "select distinct post_slug from decisions where id > ? and post_slug is not null",
+        [decision_id],
+    )
+    return {row["post_slug"] for row in rows}
+
+
 def approved_parent(db, comment_id, post_slug):
     """The approved top-level comment a reply attaches to, or None.
 
@@ -211,9 +281,16 @@ def approved_parent(db, comment_id, post_slug):
     return None
 
 
-def _record(db, comment_id, action, by, reason):
+def _record(db, comment_id, action, by, reason, post_slug):
     db["decisions"].insert(
-        {"comment_id": comment_id, "action": action, "by": by, "at": now(), "reason": reason}
+        {
+            "comment_id": comment_id,
+            "action": action,
+            "by": by,
+            "at": now(),
+            "reason": reason,
+            "post_slug": post_slug,
+        }
     )
 
 
@@ -225,7 +302,7 @@ def set_status(db, comment_ids, status, *, by, reason):
     if status not in STATUSES:
         raise ValueError(f"unknown status {status!r}")
     changed_posts = set()
-    with db.atomic():
+    with writing(db):
         for comment_id in comment_ids:
             comment = get_comment(db, comment_id)
             if comment is None or comment["status"] == status:
@@ -234,7 +311,7 @@ def set_status(db, comment_ids, status, *, by, reason):
                 comment_id,
                 {"status": status, "decided_at": now(), "decided_by": by, "reason": reason},
             )
-            _record(db, comment_id, status, by, reason)
+            _record(db, comment_id, status, by, reason, comment["post_slug"])
             if "approved" in (status, comment["status"]):
                 changed_posts.add(comment["post_slug"])
     return changed_posts
@@ -245,16 +322,16 @@ def edit_comment(db, comment_id, *, author_name, body, by):
     comment = get_comment(db, comment_id)
     if comment is None:
         return None
-    with db.atomic():
+    with writing(db):
         db["comments"].update(comment_id, {"author_name": author_name, "body": body})
-        _record(db, comment_id, "edit", by, "edited by the admin")
+        _record(db, comment_id, "edit", by, "edited by the admin", comment["post_slug"])
     return comment["post_slug"] if comment["status"] == "approved" else None
 
 
 def add_author_reply(db, parent, *, author_name, body, by):
     """Publish the author's reply to ``parent`` at once; returns its id."""
     top = parent if not parent["parent_id"] else get_comment(db, parent["parent_id"])
-    with db.atomic():
+    with writing(db):
         comment_id = (
             db["comments"]
             .insert(
@@ -275,14 +352,14 @@ def add_author_reply(db, parent, *, author_name, body, by):
             )
             .last_pk
         )
-        _record(db, comment_id, "approved", by, "reply by the author")
+        _record(db, comment_id, "approved", by, "reply by the author", top["post_slug"])
     return comment_id
 
 
 def delete_permanently(db, comment_ids, *, by):
     """Erase comments (and their replies) for good; returns the posts that change."""
     changed_posts = set()
-    with db.atomic():
+    with writing(db):
         for comment_id in comment_ids:
             comment = get_comment(db, comment_id)
             if comment is None:
@@ -296,13 +373,13 @@ def delete_permanently(db, comment_ids, *, by):
             for doomed in ids:
                 db["comments"].delete(doomed)
                 # Keep the fact of the decision, not the erased person's data.
-                _record(db, doomed, "deleted", by, "deleted permanently")
+                _record(db, doomed, "deleted", by, "deleted permanently", comment["post_slug"])
     return changed_posts
 
 
 def forget_old_ip_hashes(db, days=IP_HASH_DAYS):
     cutoff = (datetime.now(UTC) - timedelta(days=days)).isoformat(timespec="seconds")
-    with db.atomic():
+    with writing(db):
         db.execute(
             "update comments set ip_hash = null where ip_hash is not null and created_at < ?",
             [cutoff],
@@ -319,7 +396,7 @@ def export_comments(db):
 
 def import_comments(db, rows):
     """Insert exported comments, keeping ids; existing ids are replaced. Returns the count."""
-    with db.atomic():
+    with writing(db):
         db["comments"].insert_all(rows, pk="id", replace=True)
     return len(rows)
 
@@ -333,7 +410,7 @@ def today():
 
 def count_view(db, post_slug, day=None):
     """Add one view to a post's count for the day."""
-    with db.atomic():
+    with writing(db):
         db.execute(
             "insert into page_views (post_slug, day, views) values (?, ?, 1) "
             "on conflict (post_slug, day) do update set views = views + 1",
@@ -368,7 +445,7 @@ def admin_count(db):
 
 def save_admin(db, username, password_hash):
     """Create the admin, or set a new password (which also ends their sessions)."""
-    with db.atomic():
+    with writing(db):
         existing = get_admin(db, username=username)
         if existing:
             db["admins"].update(
@@ -394,7 +471,7 @@ def save_admin(db, username, password_hash):
 
 
 def end_sessions(db, admin_id):
-    with db.atomic():
+    with writing(db):
         db.execute(
             "update admins set session_version = session_version + 1 where id = ?", [admin_id]
         )

@@ -18,10 +18,11 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
-from pelican import Pelican
+from pelican import Pelican, signals
 from pelican.settings import read_settings
 
 
@@ -63,29 +64,56 @@ def pelican_errors():
         logger.removeHandler(collector)
 
 
-def build_site(settings_file, output_dir, overrides=None):
-    """Build the site described by ``settings_file`` and publish it into ``output_dir``."""
+# Pelican's signals are process-wide, so one Pelican build runs at a time in
+# this process (the file watcher and moderation decisions may both ask).
+_pelican_lock = threading.Lock()
+
+
+@contextmanager
+def captured_generators():
+    """Keep the generators of the build running now (for the warm publisher)."""
+    captured = []
+
+    def keep(generators):
+        captured[:] = generators
+
+    signals.all_generators_finalized.connect(keep)
+    try:
+        yield captured
+    finally:
+        signals.all_generators_finalized.disconnect(keep)
+
+
+def build_site(settings_file, output_dir, overrides=None, after_sync=None):
+    """Build the site described by ``settings_file`` and publish it into ``output_dir``.
+
+    Returns the build's settings and generators (templates and context, warm).
+    ``after_sync(generators)`` runs while the publishing lock is still held.
+    """
     output_dir = Path(output_dir).resolve()
     output_dir.parent.mkdir(parents=True, exist_ok=True)
-    with publishing_lock(output_dir):
-        staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}-build-", dir=output_dir.parent))
-        try:
-            settings = read_settings(
-                str(settings_file), override={**(overrides or {}), "OUTPUT_PATH": str(staging)}
-            )
-            with pelican_errors() as errors:
-                try:
-                    Pelican(settings).run()
-                # Any failure inside Pelican, a plugin or a template must leave
-                # the live site as it was; the message goes to the caller.
-                except Exception as exc:
-                    raise BuildError(f"{type(exc).__name__}: {exc}") from exc
-            if errors:
-                raise BuildError("; ".join(errors))
-            staging.chmod(0o755)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}-build-", dir=output_dir.parent))
+    try:
+        settings = read_settings(
+            str(settings_file), override={**(overrides or {}), "OUTPUT_PATH": str(staging)}
+        )
+        with _pelican_lock, pelican_errors() as errors, captured_generators() as generators:
+            try:
+                Pelican(settings).run()
+            # Any failure inside Pelican, a plugin or a template must leave
+            # the live site as it was; the message goes to the caller.
+            except Exception as exc:
+                raise BuildError(f"{type(exc).__name__}: {exc}") from exc
+        if errors:
+            raise BuildError("; ".join(errors))
+        staging.chmod(0o755)
+        with publishing_lock(output_dir):
             sync_tree(staging, output_dir)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            if after_sync:
+                after_sync(generators)
+        return settings, list(generators)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def sync_tree(source, target):
@@ -116,13 +144,19 @@ def sync_tree(source, target):
                 folder.rmdir()
 
 
-def publish_site(config):
-    """Re-publish the live site with the comments as they are now in the database."""
-    build_site(
-        config["PELICAN_SETTINGS"],
-        config["SITE_DIR"],
-        {"COMMENTS": {"DB": config["COMMENTS_DB"]}},
-    )
+def publish_site(config, changed_posts=None):
+    """Re-publish the live site with the comments as they are now in the database.
+
+    With ``changed_posts`` (slugs), only their pages are re-rendered by the warm
+    publisher, in milliseconds; without, the whole site is rebuilt.
+    """
+    from comments_service.warm import publisher_for
+
+    publisher = publisher_for(config)
+    if changed_posts is None:
+        publisher.full_build()
+    else:
+        publisher.publish_posts(changed_posts)
 
 
 def main(argv=None):

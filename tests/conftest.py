@@ -19,6 +19,16 @@ from support import (
 )
 
 
+@pytest.fixture(autouse=True)
+def no_background_builds_after_a_test():
+    """A decision may schedule a debounced full build; it must not outlive its test."""
+    yield
+    from comments_service.warm import all_publishers
+
+    for publisher in all_publishers():
+        publisher.cancel_pending()
+
+
 @pytest.fixture(scope="session")
 def site(tmp_path_factory):
     """The sample site, built once per test session with the development settings."""

@@ -1,0 +1,339 @@
+"""The warm publisher: a moderation decision is live in milliseconds.
+
+A full Pelican build of a large site takes seconds. The publisher builds once
+and keeps the build's generators (posts, context, compiled templates) in
+memory. A decision on a post then re-renders only the pages that show that
+post's comments or comment count, through the same templates and context as
+a full build, so each page it writes is byte-identical to what a full build of
+the same data writes (tests/test_warm_publish.py checks this):
+
+* the post page itself;
+* the home page (the page of it that lists the post), the post's category,
+  tag and month archive pages.
+
+What depends on every post at once is the "Popular Posts" sidebar, on every
+page. When a decision changes that ranking, a full build is scheduled,
+debounced (several quick decisions cause one build), in the background.
+
+Several processes (gunicorn workers, the console) may publish: every write
+happens under the site's publishing lock, comment counts are read fresh from
+the database at each decision, and a full build re-renders, before it lets
+go of the lock, the posts decided on while it was building. So the site
+converges on the database whoever publishes.
+"""
+
+import os
+import tempfile
+import threading
+from pathlib import Path
+
+from pelican.generators import ArticlesGenerator
+from pelican.paginator import Paginator
+from pelican.utils import sanitised_join
+
+from comments_service import db
+from comments_service.popularity import rank_popular
+from comments_service.publish import build_site, publishing_lock
+from comments_service.registry import REGISTRY_FILE
+from comments_service.render import comment_threads, count_shown
+
+DEBOUNCE_SECONDS = 2.0
+
+
+class WarmPublisher:
+    def __init__(self, settings_file, output_dir, db_path, debounce=DEBOUNCE_SECONDS):
+        self.settings_file = str(settings_file)
+        self.output_dir = Path(output_dir).resolve()
+        self.db_path = str(db_path)
+        self.debounce = debounce
+        self.articles = None  # the warm ArticlesGenerator
+        self.registry_mtime = None
+        self._state_lock = threading.Lock()
+        self._timer = None
+
+    # --- full builds --------------------------------------------------------
+
+    def full_build(self):
+        """Rebuild everything, then catch up on decisions made meanwhile."""
+        database = db.connect(self.db_path)
+        try:
+            first_unseen = db.last_decision_id(database)
+        finally:
+            database.close()
+
+        def catch_up(generators):
+            articles = next(g for g in generators if isinstance(g, ArticlesGenerator))
+            database = db.connect(self.db_path, migrate=False)
+            try:
+                decided = db.posts_decided_since(database, first_unseen)
+                if decided:
+                    self._render_and_write(articles, database, decided)
+            finally:
+                database.close()
+
+        _settings, generators = build_site(
+            self.settings_file, self.output_dir, {"COMMENTS": {"DB": self.db_path}}, catch_up
+        )
+        with self._state_lock:
+            self.articles = next(g for g in generators if isinstance(g, ArticlesGenerator))
+            self.registry_mtime = self._registry_mtime()
+
+    def _registry_mtime(self):
+        try:
+            return (self.output_dir / REGISTRY_FILE).stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
+
+    def schedule_full_build(self):
+        """Run one full build after ``debounce`` seconds without a new request."""
+        with self._state_lock:
+            if self._timer:
+                self._timer.cancel()
+            self._timer = threading.Timer(self.debounce, self._background_build)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _background_build(self):
+        from comments_service.publish import BuildError
+
+        try:
+            self.full_build()
+        except BuildError as exc:  # the live site is unchanged; say so in the log
+            print(f"Background build failed, live site unchanged: {exc}")
+
+    def cancel_pending(self):
+        with self._state_lock:
+            if self._timer:
+                self._timer.cancel()
+                self._timer = None
+
+    def flush(self):
+        """Run a scheduled full build now (for tests and shutdown)."""
+        with self._state_lock:
+            timer, self._timer = self._timer, None
+        if timer:
+            timer.cancel()
+            self.full_build()
+
+    # --- decisions ------------------------------------------------------------
+
+    def publish_posts(self, slugs):
+        """Re-render the pages that show these posts' comments."""
+        with self._state_lock:
+            articles = self.articles
+            stale = self.registry_mtime != self._registry_mtime()
+        if articles is None or stale:
+            # First decision in this process, or the site was rebuilt by
+            # someone else (new posts): warm up with a full build.
+            self.full_build()
+            return
+        database = db.connect(self.db_path, migrate=False)
+        try:
+            with publishing_lock(self.output_dir):
+                popular_changed = self._render_and_write(articles, database, slugs)
+        finally:
+            database.close()
+        if popular_changed:
+            self.schedule_full_build()
+
+    def _render_and_write(self, articles, database, slugs):
+        """Refresh the data, render the affected pages, write them; True if
+        Popular Posts changed (every page's sidebar then needs a full build)."""
+        by_slug = {article.slug: article for article in articles.articles}
+        counts = db.shown_comment_counts(database)
+        for article in articles.articles:
+            article.comment_count = counts.get(article.slug, 0)
+        changed = [by_slug[slug] for slug in slugs if slug in by_slug]
+        for article in changed:
+            article.comments = comment_threads(
+                db.approved_comments_for_post(database, article.slug)
+            )
+            article.comment_count = count_shown(article.comments)
+        settings = articles.settings
+        popular = rank_popular(
+            articles.articles,
+            comment_counts=counts,
+            view_counts=db.views_since(database, days=30),
+            limit=settings.get("POPULAR_POSTS_COUNT", 5),
+        )
+        popular_changed = [a.slug for a in popular] != [
+            a.slug for a in articles.context.get("popular_posts", [])
+        ]
+        articles.context["popular_posts"] = popular
+        pages = {}
+        for article in changed:
+            pages.update(render_pages_showing(articles, article))
+        write_atomically(self.output_dir, pages)
+        return popular_changed
+
+
+def render_pages_showing(generator, article):
+    """Render every page that shows ``article``'s comments or count: {save_as: html}.
+
+    Mirrors ``ArticlesGenerator.generate_pages`` and ``Writer.write_file`` for
+    just these pages (and, of a paginated listing, just the page with the post).
+    """
+    settings, context = generator.settings, generator.context
+    pages = {}
+
+    def render(name, template, local_context, template_name=None, url=None, **kwargs):
+        pages.update(
+            render_one(
+                settings,
+                context,
+                local_context,
+                name,
+                template,
+                article,
+                template_name,
+                url,
+                kwargs,
+            )
+        )
+
+    render(
+        article.save_as,
+        generator.get_template(article.template),
+        context,
+        article=article,
+        category=getattr(article, "category", None),
+        override_output=hasattr(article, "override_save_as"),
+        url=article.url,
+        blog=True,
+    )
+    index_save_as = settings.get("INDEX_SAVE_AS", "index.html")
+    if "index" in settings["DIRECT_TEMPLATES"] and index_save_as:
+        render(
+            index_save_as,
+            generator.get_template("index"),
+            context,
+            articles=generator.articles,
+            dates=generator.dates,
+            blog=True,
+            template_name="index",
+            page_name=os.path.splitext(index_save_as)[0],
+            url=settings.get("INDEX_URL", "index.html"),
+        )
+    for period in generator.period_archives.get("month", []):
+        if article in period["articles"]:
+            period_context = context.copy()
+            period_context["period"] = period["period"]
+            period_context["period_num"] = period["period_num"]
+            render(
+                period["save_as"],
+                generator.get_template("period_archives"),
+                period_context,
+                articles=period["articles"],
+                dates=period["dates"],
+                template_name="period_archives",
+                blog=True,
+                url=period["url"],
+                all_articles=generator.articles,
+            )
+    for category, posts in generator.categories:
+        if category == article.category:
+            render(
+                category.save_as,
+                generator.get_template("category"),
+                context,
+                url=category.url,
+                category=category,
+                articles=posts,
+                dates=[a for a in generator.dates if a in posts],
+                template_name="category",
+                blog=True,
+                page_name=category.page_name,
+                all_articles=generator.articles,
+            )
+    for tag in getattr(article, "tags", []):
+        posts = generator.tags[tag]
+        render(
+            tag.save_as,
+            generator.get_template("tag"),
+            context,
+            tag=tag,
+            url=tag.url,
+            articles=posts,
+            dates=[a for a in generator.dates if a in posts],
+            template_name="tag",
+            blog=True,
+            page_name=tag.page_name,
+            all_articles=generator.articles,
+        )
+    return pages
+
+
+def render_one(
+    settings, context, local_context, name, template, article, template_name, url, kwargs
+):
+    """``Writer.write_file`` without the writing, for one page (of a listing, the
+    page that lists ``article``)."""
+    if not name:
+        return {}
+    kwargs.pop("override_output", None)
+    relative_urls = settings["RELATIVE_URLS"]
+    paginated = {key: val for key, val in kwargs.items() if key in {"articles", "dates"}}
+
+    def local(save_as, extra):
+        values = local_context.copy()
+        values["localsiteurl"] = values.get("localsiteurl", None)
+        if relative_urls:
+            raise NotImplementedError("the warm publisher assumes RELATIVE_URLS = False")
+        values["output_file"] = save_as
+        values.update(extra)
+        return values
+
+    if not (paginated and template_name in settings["PAGINATED_TEMPLATES"]):
+        return {name: template.render(local(name, kwargs))}
+    per_page = settings["PAGINATED_TEMPLATES"][template_name] or settings["DEFAULT_PAGINATION"]
+    paginators = {
+        key: Paginator(name, url, values, settings, per_page) for key, values in paginated.items()
+    }
+    first = next(iter(paginators.values()))
+    for number in range(1, first.num_pages + 1):
+        if article not in first.page(number).object_list:
+            continue
+        extra = dict(kwargs)
+        for key, paginator in paginators.items():
+            extra.update(
+                {
+                    f"{key}_paginator": paginator,
+                    f"{key}_page": paginator.page(number),
+                    f"{key}_previous_page": paginator.page(number - 1) if number > 1 else None,
+                    f"{key}_next_page": (
+                        paginator.page(number + 1) if number < paginator.num_pages else None
+                    ),
+                }
+            )
+        save_as = first.page(number).save_as
+        return {save_as: template.render(local(save_as, extra))}
+    return {}
+
+
+def write_atomically(output_dir, pages):
+    """Write each page to a temporary file beside it, then rename it into place."""
+    for name, html in pages.items():
+        path = Path(sanitised_join(str(output_dir), name))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("wb", dir=path.parent, prefix=".", delete=False) as f:
+            f.write(html.encode("utf-8"))
+        os.chmod(f.name, 0o644)
+        os.replace(f.name, path)
+
+
+_publishers = {}
+_publishers_lock = threading.Lock()
+
+
+def all_publishers():
+    with _publishers_lock:
+        return list(_publishers.values())
+
+
+def publisher_for(config):
+    """The process's publisher for this site (created on first use)."""
+    key = (config["PELICAN_SETTINGS"], config["SITE_DIR"], config["COMMENTS_DB"])
+    with _publishers_lock:
+        if key not in _publishers:
+            _publishers[key] = WarmPublisher(*key)
+        return _publishers[key]

@@ -1,0 +1,148 @@
+"""The warm publisher writes exactly what a full build of the same data writes."""
+
+import threading
+
+import pytest
+from bs4 import BeautifulSoup
+
+from comments_service import db
+from comments_service.publish import build_site
+from comments_service.warm import WarmPublisher
+from support import MENTOR_SLUG, ROOT, published_posts
+
+NEWEST_SLUG = published_posts()[0].slug  # on page 1 of the home page
+OLDEST_SLUG = published_posts()[-1].slug  # on page 2
+
+
+def snapshot(folder):
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not p.name.startswith(".")
+    }
+
+
+@pytest.fixture
+def setup(tmp_path):
+    db_path = tmp_path / "comments.db"
+    db.connect(db_path).close()
+    publisher = WarmPublisher(ROOT / "pelicanconf.py", tmp_path / "live", db_path)
+    publisher.full_build()
+    database = db.connect(db_path)
+    yield publisher, database, tmp_path
+    publisher.cancel_pending()
+    database.close()
+
+
+def comments_section(html):
+    return str(BeautifulSoup(html, "html.parser").select_one("#comments"))
+
+
+def full_build_of_the_same_data(tmp_path, db_path, name="fresh"):
+    build_site(ROOT / "pelicanconf.py", tmp_path / name, {"COMMENTS": {"DB": str(db_path)}})
+    return snapshot(tmp_path / name)
+
+
+def approve_new_comment(database, slug, body, parent_id=None):
+    comment_id = db.add_pending_comment(
+        database, post_slug=slug, author_name="Reader", body=body, parent_id=parent_id
+    )
+    db.set_status(database, [comment_id], "approved", by="test", reason="approved")
+    return comment_id
+
+
+@pytest.mark.parametrize("slug", [NEWEST_SLUG, MENTOR_SLUG, OLDEST_SLUG])
+def test_each_page_the_warm_path_writes_equals_the_full_build(setup, slug):
+    publisher, database, tmp_path = setup
+    before = snapshot(tmp_path / "live")
+    parent = approve_new_comment(database, slug, "A *warm* comment")
+    approve_new_comment(database, slug, "And a reply", parent_id=parent)
+    publisher.publish_posts({slug})
+    after = snapshot(tmp_path / "live")
+    written = {name for name in after if after[name] != before.get(name)}
+    fresh = full_build_of_the_same_data(tmp_path, publisher.db_path)
+
+    assert written, "the warm path wrote pages"
+    for name in written:
+        assert after[name] == fresh[name], name
+    post_page = next(name for name in written if name.endswith(f"{slug}/index.html"))
+    assert "A <em>warm</em> comment" in after[post_page].decode()
+    assert "2 Comments" in after[post_page].decode()
+    position = [p.slug for p in published_posts()].index(slug)
+    home = "index.html" if position < 5 else f"page/{position // 5 + 1}/index.html"
+    assert home in written
+
+
+def test_after_the_debounced_build_the_whole_site_equals_a_full_build(setup):
+    publisher, database, tmp_path = setup
+    for n in range(3):  # enough to move the post to the top of Popular Posts
+        approve_new_comment(database, OLDEST_SLUG, f"Comment {n}")
+    publisher.publish_posts({OLDEST_SLUG})
+    assert publisher._timer is not None, "Popular Posts changed: a full build is scheduled"
+    publisher.flush()
+    assert snapshot(tmp_path / "live") == full_build_of_the_same_data(tmp_path, publisher.db_path)
+
+
+def test_unapprove_and_delete_go_through_the_warm_path_too(setup):
+    publisher, database, tmp_path = setup
+    comment_id = approve_new_comment(database, MENTOR_SLUG, "Short-lived")
+    publisher.publish_posts({MENTOR_SLUG})
+    db.set_status(database, [comment_id], "trash", by="test", reason="trash")
+    publisher.publish_posts({MENTOR_SLUG})
+    live = snapshot(tmp_path / "live")
+    fresh = full_build_of_the_same_data(tmp_path, publisher.db_path)
+    page = "2022/12/meet-mentors-through-informational-interviews/index.html"
+    assert live[page] == fresh[page]
+    assert b"Short-lived" not in live[page]
+
+
+def test_concurrent_decisions_from_two_processes_converge(setup):
+    """Two publishers on one site stand for two gunicorn workers."""
+    publisher, database, tmp_path = setup
+    other = WarmPublisher(publisher.settings_file, publisher.output_dir, publisher.db_path)
+    other.full_build()
+    slugs = [MENTOR_SLUG, OLDEST_SLUG, "keep-a-brag-document", "ask-for-feedback-that-helps"]
+
+    def decide(worker, slug):
+        approve_new_comment(db.connect(publisher.db_path), slug, f"On {slug}")
+        worker.publish_posts({slug})
+
+    threads = [
+        threading.Thread(target=decide, args=(publisher if n % 2 else other, slug))
+        for n, slug in enumerate(slugs)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    fresh = full_build_of_the_same_data(tmp_path, publisher.db_path)
+    live = snapshot(tmp_path / "live")
+    for slug in slugs:
+        page = next(name for name in fresh if name.endswith(f"/{slug}/index.html"))
+        # Each post shows its comment at once; the sidebars (Popular Posts, moved
+        # by the later decisions) catch up with the debounced full build below.
+        assert comments_section(live[page]) == comments_section(fresh[page]), slug
+        assert f"On {slug}".encode() in live[page]
+    other.cancel_pending()
+    publisher.flush()
+    other.flush()
+    assert snapshot(tmp_path / "live") == full_build_of_the_same_data(
+        tmp_path, publisher.db_path, "fresh-2"
+    )
+
+
+def test_a_decision_during_a_full_build_is_not_overwritten_by_it(setup, monkeypatch):
+    publisher, database, tmp_path = setup
+    from comments_service import warm
+
+    real_build = warm.build_site
+
+    def slow_build(*args, **kwargs):
+        # A decision lands after the build read the database, before it syncs.
+        approve_new_comment(db.connect(publisher.db_path), MENTOR_SLUG, "Made mid-build")
+        return real_build(*args, **kwargs)
+
+    monkeypatch.setattr(warm, "build_site", slow_build)
+    publisher.full_build()
+    page = "2022/12/meet-mentors-through-informational-interviews/index.html"
+    assert b"Made mid-build" in snapshot(tmp_path / "live")[page]
