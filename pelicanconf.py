@@ -61,7 +61,9 @@ GPC_SAVE_AS = ".well-known/gpc.json"
 GPC_LAST_UPDATE = "2026-11-27"
 # "404" is saved as 404.html, Pelican's default for a direct template.
 
-PAGINATED_TEMPLATES = {"index": None}
+# Every listing is paginated: pages stay light, and a moderation decision
+# re-renders one page of each listing, however many posts the site has.
+PAGINATED_TEMPLATES = {"index": None, "category": 10, "tag": 10, "period_archives": 10}
 DEFAULT_PAGINATION = 5
 PAGINATION_PATTERNS = (
     (1, "{url}", "{save_as}"),

@@ -9,6 +9,8 @@ opening a page. Equal scores (always the case before there is any data) fall
 back to posts the author marked ``Featured: yes``, then to the newest.
 """
 
+import heapq
+
 COMMENT_WEIGHT = 5
 
 
@@ -34,4 +36,5 @@ def rank_popular(posts, *, comment_counts=None, view_counts=None, limit=5):
         score = popularity_score(post.slug, comment_counts, view_counts)
         return (score, is_featured(post), post.date)
 
-    return sorted(posts, key=sort_key, reverse=True)[:limit]
+    # Same result as sorted(..., reverse=True)[:limit], in linear time.
+    return heapq.nlargest(limit, posts, key=sort_key)

@@ -239,7 +239,7 @@ def render_pages_showing(generator, article):
                 url=category.url,
                 category=category,
                 articles=posts,
-                dates=[a for a in generator.dates if a in posts],
+                dates=in_date_order(generator, posts),
                 template_name="category",
                 blog=True,
                 page_name=category.page_name,
@@ -254,13 +254,29 @@ def render_pages_showing(generator, article):
             tag=tag,
             url=tag.url,
             articles=posts,
-            dates=[a for a in generator.dates if a in posts],
+            dates=in_date_order(generator, posts),
             template_name="tag",
             blog=True,
             page_name=tag.page_name,
             all_articles=generator.articles,
         )
     return pages
+
+
+def in_date_order(generator, posts):
+    """``[a for a in generator.dates if a in posts]`` as Pelican writes it, in linear time."""
+    wanted = {id(post) for post in posts}
+    return [a for a in generator.dates if id(a) in wanted]
+
+
+def page_numbers_to_try(paginator, article):
+    """The page that should list ``article`` first, then every page (orphans)."""
+    try:
+        position = paginator.object_list.index(article)
+    except ValueError:
+        return []
+    guess = position // paginator.per_page + 1
+    return [guess, *range(1, paginator.num_pages + 1)]
 
 
 def render_one(
@@ -290,8 +306,8 @@ def render_one(
         key: Paginator(name, url, values, settings, per_page) for key, values in paginated.items()
     }
     first = next(iter(paginators.values()))
-    for number in range(1, first.num_pages + 1):
-        if article not in first.page(number).object_list:
+    for number in page_numbers_to_try(first, article):
+        if number > first.num_pages or article not in first.page(number).object_list:
             continue
         extra = dict(kwargs)
         for key, paginator in paginators.items():
