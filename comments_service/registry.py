@@ -23,12 +23,13 @@ def load(site_dir):
     try:
         mtime = path.stat().st_mtime_ns
     except FileNotFoundError:
-        return {"posts": [], "site": {}}
+        return {"posts": [], "site": {}, "by_slug": {}}
     with _cache_lock:
         cached = _cache.get(path)
         if cached and cached[0] == mtime:
             return cached[1]
         registry = json.loads(path.read_text(encoding="utf-8"))
+        registry["by_slug"] = {post["slug"]: post for post in registry["posts"]}
         _cache[path] = (mtime, registry)
         return registry
 
@@ -39,11 +40,11 @@ def current():
 
 def find_post(slug):
     """The registry entry of a published post, or None."""
-    return next((p for p in current()["posts"] if p["slug"] == slug), None)
+    return current()["by_slug"].get(slug)
 
 
 def posts_by_slug():
-    return {p["slug"]: p for p in current()["posts"]}
+    return current()["by_slug"]
 
 
 def site_context():
