@@ -13,11 +13,13 @@ last commits on power loss.
 import hashlib
 import hmac
 import sqlite3
+import threading
+from collections import OrderedDict
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from flask import current_app, g
+from flask import current_app
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
@@ -134,21 +136,39 @@ def writing(db):
     db.conn.commit()
 
 
+# One connection per thread and database, kept between requests. Opening and
+# closing a connection per request (as Flask's tutorial does) costs more than
+# a comment's whole insert here: closing the last connection to a WAL
+# database checkpoints it. gunicorn's threads live long, so they reuse theirs.
+_connections = threading.local()
+KEPT_PER_THREAD = 4  # tests open many databases; keep only the latest few
+
+
 def get_db():
-    """The request's connection, opened on first use and closed at teardown."""
-    if "db" not in g:
-        g.db = connect(current_app.config["COMMENTS_DB"], migrate=False)
-    return g.db
+    """This thread's connection to the app's database."""
+    path = current_app.config["COMMENTS_DB"]
+    kept = getattr(_connections, "by_path", None)
+    if kept is None:
+        kept = _connections.by_path = OrderedDict()
+    if path in kept:
+        kept.move_to_end(path)
+    else:
+        kept[path] = connect(path, migrate=False)
+        while len(kept) > KEPT_PER_THREAD:
+            kept.popitem(last=False)[1].close()
+    return kept[path]
 
 
-def close_db(_exc=None):
-    db = g.pop("db", None)
-    if db is not None:
-        db.close()
+def end_request(_exc=None):
+    """Leave the thread's connection clean for its next request."""
+    kept = getattr(_connections, "by_path", None)
+    database = kept.get(current_app.config["COMMENTS_DB"]) if kept else None
+    if database is not None and database.conn.in_transaction:
+        database.conn.rollback()
 
 
 def init_app(app):
-    app.teardown_appcontext(close_db)
+    app.teardown_appcontext(end_request)
     connect(app.config["COMMENTS_DB"]).close()  # create or migrate at start-up
 
 
