@@ -10,16 +10,18 @@ import os
 import secrets
 from pathlib import Path
 
-from flask import Flask
-from jinja2 import ChoiceLoader, FileSystemLoader
-from werkzeug.middleware.proxy_fix import ProxyFix
-
 # Environment variables named by the contract (DESIGN.md), without a prefix.
 CONTRACT_ENV = ("COMMENTS_DB", "SECRET_KEY", "SITE_URL", "RATELIMIT_ENABLED")
 
 
 def create_app(test_config=None):
     """Create and configure the app."""
+    # Imported here, not at the top: the Pelican plugin lives in this package
+    # and every site build would otherwise pay for importing Flask.
+    from flask import Flask
+    from jinja2 import ChoiceLoader, FileSystemLoader
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
     app = Flask(__name__)
     project_root = Path(app.root_path).parent
     app.config.from_mapping(

@@ -19,7 +19,6 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from flask import current_app
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
@@ -146,6 +145,8 @@ KEPT_PER_THREAD = 4  # tests open many databases; keep only the latest few
 
 def get_db():
     """This thread's connection to the app's database."""
+    from flask import current_app  # here: the Pelican plugin imports this module too
+
     path = current_app.config["COMMENTS_DB"]
     kept = getattr(_connections, "by_path", None)
     if kept is None:
@@ -161,6 +162,8 @@ def get_db():
 
 def end_request(_exc=None):
     """Leave the thread's connection clean for its next request."""
+    from flask import current_app
+
     kept = getattr(_connections, "by_path", None)
     database = kept.get(current_app.config["COMMENTS_DB"]) if kept else None
     if database is not None and database.conn.in_transaction:
@@ -168,6 +171,7 @@ def end_request(_exc=None):
 
 
 def init_app(app):
+    """Close nothing at teardown (see get_db); create or migrate the database now."""
     app.teardown_appcontext(end_request)
     connect(app.config["COMMENTS_DB"]).close()  # create or migrate at start-up
 

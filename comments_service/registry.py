@@ -9,8 +9,6 @@ import json
 import threading
 from pathlib import Path
 
-from flask import current_app
-
 REGISTRY_FILE = "post-registry.json"
 
 _cache = {}
@@ -35,6 +33,9 @@ def load(site_dir):
 
 
 def current():
+    """The registry of the app's site (inside a request or app context)."""
+    from flask import current_app  # here: the Pelican plugin imports this module too
+
     return load(current_app.config["SITE_DIR"])
 
 

@@ -32,6 +32,7 @@ from pelican.paginator import Paginator
 from pelican.utils import sanitised_join
 
 from comments_service import db
+from comments_service.pelican_plugin import render_sidebar
 from comments_service.popularity import rank_popular
 from comments_service.publish import build_site, publishing_lock
 from comments_service.registry import REGISTRY_FILE
@@ -160,6 +161,7 @@ class WarmPublisher:
             a.slug for a in articles.context.get("popular_posts", [])
         ]
         articles.context["popular_posts"] = popular
+        render_sidebar(articles)
         pages = {}
         for article in changed:
             pages.update(render_pages_showing(articles, article))
