@@ -66,6 +66,10 @@ def attach_comments_and_rank(generators):
     comments, views = read_reader_data(generator.settings)
     counts = {}
     for article in generator.articles:
+        # Pelican recomputes a post's URL from ARTICLE_URL at every use (a
+        # dict copy, a relpath, two strftime); listings use it many times.
+        # Pinning it through Pelican's own override makes builds faster.
+        article.override_url = article.url
         article.comments = comment_threads(comments.get(article.slug, []))
         article.comment_count = counts[article.slug] = count_shown(article.comments)
         article.comments_open = comments_are_open(article)
