@@ -10,8 +10,10 @@ cut, not only a crash of the process; NORMAL would be faster but may lose the
 last commits on power loss.
 """
 
+import fcntl
 import hashlib
 import hmac
+import os
 import sqlite3
 import threading
 from collections import OrderedDict
@@ -120,19 +122,34 @@ def connect(path, migrate=True):
 
 @contextmanager
 def writing(db):
-    """A write transaction that takes SQLite's write lock up front (BEGIN IMMEDIATE).
+    """A write transaction, one writer at a time across threads and processes.
 
-    A deferred transaction that reads and then writes can fail at once with
-    "database is locked" when another process writes meanwhile; one that
-    asks for the lock first simply waits its turn (the busy timeout).
+    Writers queue on an flock beside the database before SQLite's own lock:
+    the kernel wakes the next writer the moment the lock is free, whereas
+    SQLite's busy handler polls with sleeps of up to 100 ms, which under
+    concurrent comments (several gunicorn workers) left the CPU idle and made
+    p99 latency hundreds of milliseconds. BEGIN IMMEDIATE then takes SQLite's
+    write lock up front, so a transaction that reads before it writes cannot
+    fail half-way with "database is locked".
     """
-    db.conn.execute("BEGIN IMMEDIATE")
+    lock_fd = os.open(_write_lock_path(db), os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        yield db
-    except BaseException:
-        db.conn.rollback()
-        raise
-    db.conn.commit()
+        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.conn.rollback()
+            raise
+        db.conn.commit()
+    finally:
+        os.close(lock_fd)  # closing releases the flock
+
+
+def _write_lock_path(db):
+    if not hasattr(db, "write_lock_path"):
+        db.write_lock_path = db.execute("PRAGMA database_list").fetchone()[2] + ".write-lock"
+    return db.write_lock_path
 
 
 # One connection per thread and database, kept between requests. Opening and
@@ -188,6 +205,72 @@ def hash_ip(secret, ip):
     return hmac.new(secret.encode(), (ip or "").encode(), hashlib.sha256).hexdigest()
 
 
+class GroupCommit:
+    """Commit the concurrent inserts of a process together: one fsync for many.
+
+    With ``synchronous=FULL`` every commit waits for the disk, and one writer
+    at a time holds the lock meanwhile: that wait, not the CPU, capped comment
+    intake. The first thread to arrive leads: it commits everything queued
+    so far in one transaction while the others wait, and loops until the queue
+    is empty. Every comment is still on disk before its reader is answered.
+    """
+
+    def __init__(self):
+        self._mutex = threading.Lock()
+        self._queue = []
+        self._leading = False
+
+    def insert(self, db, table, row):
+        """Insert ``row`` and return its id once it is committed."""
+        slot = {"row": row, "done": threading.Event()}
+        with self._mutex:
+            self._queue.append(slot)
+            lead = not self._leading
+            self._leading = True
+        if lead:
+            self._commit_all(db, table)
+        slot["done"].wait()
+        if "error" in slot:
+            raise slot["error"]
+        return slot["id"]
+
+    def _commit_all(self, db, table):
+        while True:
+            with self._mutex:
+                batch, self._queue = self._queue, []
+                if not batch:
+                    self._leading = False
+                    return
+            try:
+                with writing(db):
+                    for slot in batch:
+                        columns = list(slot["row"])
+                        cursor = db.conn.execute(
+                            f"insert into {table} ({', '.join(columns)}) "
+                            f"values ({', '.join('?' for _ in columns)})",
+                            [slot["row"][c] for c in columns],
+                        )
+                        slot["id"] = cursor.lastrowid
+            # Rows were validated before they got here; if the batch fails
+            # anyway (disk full...), every reader in it gets the error.
+            except Exception as exc:
+                for slot in batch:
+                    slot["error"] = exc
+            finally:
+                for slot in batch:
+                    slot["done"].set()
+
+
+_group_commits = {}
+_group_commits_lock = threading.Lock()
+
+
+def _group_commit_for(db):
+    path = _write_lock_path(db)
+    with _group_commits_lock:
+        return _group_commits.setdefault(path, GroupCommit())
+
+
 def add_pending_comment(
     db,
     *,
@@ -201,27 +284,21 @@ def add_pending_comment(
     ip_hash=None,
     status="pending",
 ):
-    """Queue a reader's comment and return its id."""
-    with writing(db):
-        return (
-            db["comments"]
-            .insert(
-                {
-                    "post_slug": post_slug,
-                    "parent_id": parent_id,
-                    "author_name": author_name,
-                    "email": email,
-                    "website": website,
-                    "body": body,
-                    "status": status,
-                    "is_author": 0,
-                    "created_at": now(),
-                    "reason": reason,
-                    "ip_hash": ip_hash,
-                }
-            )
-            .last_pk
-        )
+    """Queue a reader's comment and return its id (committed, on disk)."""
+    row = {
+        "post_slug": post_slug,
+        "parent_id": parent_id,
+        "author_name": author_name,
+        "email": email,
+        "website": website,
+        "body": body,
+        "status": status,
+        "is_author": 0,
+        "created_at": now(),
+        "reason": reason,
+        "ip_hash": ip_hash,
+    }
+    return _group_commit_for(db).insert(db, "comments", row)
 
 
 def get_comment(db, comment_id):
