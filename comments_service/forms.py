@@ -1,14 +1,16 @@
 """Declarative forms (flask-wtf). Limits are stated once, here, and in the README.
 
 ``CommentForm`` is posted from cached static pages, which cannot carry a
-session's CSRF token: it has CSRF off and is guarded by the cross-origin check
-in ``public.py`` instead. Every admin form keeps flask-wtf's CSRF token.
+session's CSRF token: it is a plain WTForms form guarded by the cross-origin
+check in ``same_origin.py`` instead. Every admin form is a flask-wtf form with
+its CSRF token.
 """
 
 from urllib.parse import urlsplit
 
 from flask_wtf import FlaskForm
 from wtforms import (
+    Form,
     HiddenField,
     IntegerField,
     PasswordField,
@@ -41,9 +43,10 @@ def strip_text(value):
     return clean_text(value).strip() if isinstance(value, str) else value
 
 
-class CommentForm(FlaskForm):
-    class Meta:
-        csrf = False  # see the module docstring
+class CommentForm(Form):
+    """The reader's form. A plain WTForms form: it has no CSRF token to check
+    (see the module docstring), so flask-wtf would only add work to the
+    service's busiest request. Build it with ``CommentForm(request.form)``."""
 
     post_slug = HiddenField(validators=[DataRequired(message="Which post is this comment for?")])
     parent_id = IntegerField(validators=[Optional()])

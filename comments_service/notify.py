@@ -21,6 +21,10 @@ def mail_settings(config):
     return {k.lower(): config.get(f"SMTP_{k}") for k in keys}
 
 
+def notifications_enabled(config):
+    return bool(config.get("SMTP_HOST") and config.get("SMTP_TO"))
+
+
 def build_message(settings, comment, post_title, queue_url):
     message = EmailMessage()
     message["Subject"] = clean_line(f"New comment awaiting approval on “{post_title}”")[:200]

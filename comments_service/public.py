@@ -29,7 +29,7 @@ from comments_service import db, registry
 from comments_service.errors import error_response, wants_json
 from comments_service.extensions import csrf, limiter
 from comments_service.forms import CommentForm
-from comments_service.notify import notify_new_comment
+from comments_service.notify import notifications_enabled, notify_new_comment
 from comments_service.render import count_links, render_comment
 from comments_service.same_origin import refuse_cross_site_posts
 
@@ -66,7 +66,7 @@ def comment_rate_limit():
 # Only accepted comments count: a reader fixing a typo after an error is not throttled.
 @limiter.limit(comment_rate_limit, deduct_when=lambda response: response.status_code in (202, 303))
 def submit():
-    form = CommentForm()
+    form = CommentForm(request.form)
     post = registry.find_post(form.post_slug.data or "")
     if post is None:
         return error_response(404, "This post does not exist, so it cannot take comments.")
@@ -110,12 +110,13 @@ def submit():
     else:
         reason = held_reason(form.body.data)
         comment_id = db.add_pending_comment(db.get_db(), **fields, reason=reason)
-        notify_new_comment(
-            current_app.config,
-            {**fields, "id": comment_id, "reason": reason},
-            post["title"],
-            admin_queue_url(),
-        )
+        if notifications_enabled(current_app.config):
+            notify_new_comment(
+                current_app.config,
+                {**fields, "id": comment_id, "reason": reason},
+                post["title"],
+                admin_queue_url(),
+            )
     if wants_json():
         return jsonify(status="pending", message=CONFIRMATION), 202
     return redirect(url_for(".thanks", post=post["slug"]), 303)
