@@ -1516,6 +1516,9 @@ def write_markdown(report, info, path, total_s, sizes):
         ]
     out.append("")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
+    notes = ROOT / "bench" / "OPTIMISATIONS.md"  # hand-written: what was changed and why
+    if notes.is_file():
+        out += ["", notes.read_text(encoding="utf-8").rstrip(), ""]
     Path(path).write_text("\n".join(out), encoding="utf-8")
 
 
