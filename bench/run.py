@@ -411,7 +411,7 @@ def bench_approval_to_live(n_posts, samples=APPROVAL_SAMPLES, workdir=None):
     # Sample 0 is the process's first decision: it warms the publisher up
     # (one full build). `make serve` does that at start; it is reported apart.
     for i in range(samples + 1):
-        progress(f"[2/4] approval-to-live: N={fmt_n(n_posts)} sample {i + 1}/{samples} ...")
+        progress(f"[2/4] approval-to-live: N={fmt_n(n_posts)} sample {i}/{samples} (0: warm-up) ...")
         post = open_posts[(i * 7919) % len(open_posts)]
         marker = f"approvalsample{i}x{secrets.token_hex(6)}"
         answer = client.post(
@@ -1233,6 +1233,60 @@ def command_output(cmd):
         return ""
 
 
+def system_busy_seconds():
+    """CPU seconds the whole machine has been busy (all cores), from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]]
+    user, nice, system, _idle, _iowait, irq, softirq = fields
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds():
+    """CPU seconds of this process and every descendant it has waited for."""
+    me, kids = (resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def other_benchmarks():
+    """Other bench or test runs on the machine now (they would skew the figures)."""
+    mine, pid = set(), os.getpid()  # this process and its ancestors (pytest may run us)
+    while pid > 1 and pid not in mine:
+        mine.add(pid)
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) in mine:
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+        except OSError:
+            continue
+        if ("bench/run.py" in args and "-child" not in args) or "pytest" in args:
+            found.append(f"{entry.name}: {args[:100]}")
+    return found
+
+
+class Contention:
+    """How much CPU other processes used while the benchmarks ran."""
+
+    def __init__(self):
+        self.busy0, self.own0, self.wall0 = system_busy_seconds(), own_cpu_seconds(), time.time()
+        self.others_at_start = other_benchmarks()
+
+    def summary(self):
+        wall = time.time() - self.wall0
+        other = max(0.0, (system_busy_seconds() - self.busy0) - (own_cpu_seconds() - self.own0))
+        share = other / (wall * (os.cpu_count() or 1))
+        return {
+            "other_cpu_s": other,
+            "share": share,
+            "others_at_start": self.others_at_start,
+            "others_at_end": other_benchmarks(),
+        }
+
+
 def machine_info():
     from importlib.metadata import version
 
@@ -1313,6 +1367,7 @@ def write_markdown(report, info, path, total_s, sizes):
         "sqlite",
         "wrk",
         "commit",
+        "other load",
     ):
         out.append(f"| {key} | {info[key]} |")
     out += ["", "## Summary", "", "| Goal | Measure | Result | Target | Status |"]
@@ -1546,6 +1601,11 @@ def main(argv=None):
         f"goals {sorted(goals)}"
     )
     report = Report()
+    contention = Contention()
+    if contention.others_at_start:
+        progress("      WARNING: other benchmark/test runs are running; figures will be skewed:")
+        for line in contention.others_at_start:
+            progress(f"        {line}")
     ws = Workspace()
     steps = [
         (1, "1 build overhead", lambda: bench_build_overhead(ws, sizes, report)),
@@ -1568,6 +1628,17 @@ def main(argv=None):
         ws.cleanup()
     total = time.perf_counter() - started
     info = machine_info()
+    load = contention.summary()
+    info["other load"] = (
+        f"{load['other_cpu_s']:.0f} CPU-s used by other processes during the run "
+        f"({load['share']:.0%} of the machine)"
+        + (
+            "; **other benchmark/test runs were seen: figures are skewed**: "
+            + "; ".join(f"`{x}`" for x in load["others_at_start"] + load["others_at_end"])
+            if load["others_at_start"] or load["others_at_end"]
+            else ""
+        )
+    )
     default = BENCH_DIR / ("out/RESULTS-quick.md" if QUICK else "RESULTS.md")
     path = Path(os.environ.get("BENCH_RESULTS") or default)
     write_markdown(report, info, path, total, sizes)

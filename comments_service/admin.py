@@ -133,18 +133,17 @@ def for_display(comment, posts):
     }
 
 
-def render_list(status):
-    database = db.get_db()
-    posts = registry.posts_by_slug()
-    comments = [for_display(c, posts) for c in db.comments_with_status(database, status)]
+def render_admin(template, **context):
+    """An admin page, with the counts per status its navigation shows."""
     return render_template(
-        "admin/list.html",
-        status=status,
-        comments=comments,
-        counts=db.counts_by_status(database),
-        views=VIEWS,
-        form=ModerationForm(),
+        template, counts=db.counts_by_status(db.get_db()), views=VIEWS, **context
     )
+
+
+def render_list(status):
+    posts = registry.posts_by_slug()
+    comments = [for_display(c, posts) for c in db.comments_with_status(db.get_db(), status)]
+    return render_admin("admin/list.html", status=status, comments=comments, form=ModerationForm())
 
 
 @bp.get("/")
@@ -248,13 +247,7 @@ def edit(comment_id):
             303,
         )
     comment = for_display(comment, registry.posts_by_slug())
-    return render_template(
-        "admin/edit.html",
-        form=form,
-        comment=comment,
-        counts=db.counts_by_status(db.get_db()),
-        views=VIEWS,
-    )
+    return render_admin("admin/edit.html", form=form, comment=comment)
 
 
 @bp.route("/comments/<int:comment_id>/reply", methods=["GET", "POST"])
@@ -277,13 +270,7 @@ def reply(comment_id):
         republish({comment["post_slug"]})
         return redirect(url_for("admin.status_view", status="approved"), 303)
     comment = for_display(comment, registry.posts_by_slug())
-    return render_template(
-        "admin/reply.html",
-        form=form,
-        comment=comment,
-        counts=db.counts_by_status(db.get_db()),
-        views=VIEWS,
-    )
+    return render_admin("admin/reply.html", form=form, comment=comment)
 
 
 @bp.get("/stats")
@@ -298,12 +285,10 @@ def stats():
         ),
         key=lambda row: (-row["views"], row["title"]),
     )
-    return render_template(
+    return render_admin(
         "admin/stats.html",
         rows=rows,
         most=max([row["views"] for row in rows] + [1]),
         total=sum(row["views"] for row in rows),
-        counts=db.counts_by_status(db.get_db()),
-        views=VIEWS,
         status="stats",
     )

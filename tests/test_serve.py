@@ -81,15 +81,20 @@ def wait_for(condition, timeout=60):
     return False
 
 
-def test_saving_a_post_or_template_rebuilds_the_served_site(project_copy, tmp_path):
-    app = create_app(
+def app_for_project(project, tmp_path):
+    """An app serving a copy of the author's project, built into tmp_path/live."""
+    return create_app(
         {
             "SECRET_KEY": "x",
             "COMMENTS_DB": str(tmp_path / "c.db"),
             "SITE_DIR": str(tmp_path / "live"),
-            "PELICAN_SETTINGS": str(project_copy / "pelicanconf.py"),
+            "PELICAN_SETTINGS": str(project / "pelicanconf.py"),
         }
     )
+
+
+def test_saving_a_post_or_template_rebuilds_the_served_site(project_copy, tmp_path):
+    app = app_for_project(project_copy, tmp_path)
     assert serve.rebuild(app)
     client = app.test_client()
     stop = threading.Event()
@@ -112,14 +117,7 @@ def test_saving_a_post_or_template_rebuilds_the_served_site(project_copy, tmp_pa
 
 
 def test_a_broken_edit_keeps_serving_the_last_good_site(project_copy, tmp_path, capsys):
-    app = create_app(
-        {
-            "SECRET_KEY": "x",
-            "COMMENTS_DB": str(tmp_path / "c.db"),
-            "SITE_DIR": str(tmp_path / "live"),
-            "PELICAN_SETTINGS": str(project_copy / "pelicanconf.py"),
-        }
-    )
+    app = app_for_project(project_copy, tmp_path)
     assert serve.rebuild(app)
     (project_copy / "theme" / "templates" / "base.html").write_text("{% if %}")
     assert not serve.rebuild(app)
