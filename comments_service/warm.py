@@ -33,10 +33,10 @@ from pelican.utils import sanitised_join
 
 from comments_service import db
 from comments_service.pelican_plugin import render_sidebar
-from comments_service.popularity import rank_popular
+from comments_service.popularity import is_featured, rank_popular
 from comments_service.publish import build_site, publishing_lock
 from comments_service.registry import REGISTRY_FILE
-from comments_service.render import comment_threads, count_shown
+from comments_service.render import comment_threads
 
 DEBOUNCE_SECONDS = 2.0
 
@@ -63,7 +63,7 @@ class WarmPublisher:
             database.close()
 
         def catch_up(generators):
-            articles = next(g for g in generators if isinstance(g, ArticlesGenerator))
+            articles = SiteIndex(next(g for g in generators if isinstance(g, ArticlesGenerator)))
             database = db.connect(self.db_path, migrate=False)
             try:
                 decided = db.posts_decided_since(database, first_unseen)
@@ -76,7 +76,9 @@ class WarmPublisher:
             self.settings_file, self.output_dir, {"COMMENTS": {"DB": self.db_path}}, catch_up
         )
         with self._state_lock:
-            self.articles = next(g for g in generators if isinstance(g, ArticlesGenerator))
+            self.articles = SiteIndex(
+                next(g for g in generators if isinstance(g, ArticlesGenerator))
+            )
             self.registry_mtime = self._registry_mtime()
 
     def _registry_mtime(self):
@@ -137,46 +139,89 @@ class WarmPublisher:
         if popular_changed:
             self.schedule_full_build()
 
-    def _render_and_write(self, articles, database, slugs):
+    def _render_and_write(self, site, database, slugs):
         """Refresh the data, render the affected pages, write them; True if
-        Popular Posts changed (every page's sidebar then needs a full build)."""
-        by_slug = {article.slug: article for article in articles.articles}
+        Popular Posts changed (every page's sidebar then needs a full build).
+
+        Only what these pages show is refreshed, so the work does not grow
+        with the number of posts."""
+        generator = site.generator
         counts = db.shown_comment_counts(database)
-        for article in articles.articles:
-            article.comment_count = counts.get(article.slug, 0)
-        changed = [by_slug[slug] for slug in slugs if slug in by_slug]
+        changed = [site.by_slug[slug] for slug in slugs if slug in site.by_slug]
         for article in changed:
             article.comments = comment_threads(
                 db.approved_comments_for_post(database, article.slug)
             )
-            article.comment_count = count_shown(article.comments)
-        settings = articles.settings
-        popular = rank_popular(
-            articles.articles,
-            comment_counts=counts,
-            view_counts=db.views_since(database, days=30),
-            limit=settings.get("POPULAR_POSTS_COUNT", 5),
+        popular = site.popular(
+            counts,
+            db.views_since(database, days=30),
+            generator.settings.get("POPULAR_POSTS_COUNT", 5),
         )
         popular_changed = [a.slug for a in popular] != [
-            a.slug for a in articles.context.get("popular_posts", [])
+            a.slug for a in generator.context.get("popular_posts", [])
         ]
-        articles.context["popular_posts"] = popular
-        render_sidebar(articles)
+        generator.context["popular_posts"] = popular
+        render_sidebar(generator)
+
+        def refresh_counts(shown):
+            for article in shown:
+                article.comment_count = counts.get(article.slug, 0)
+
         pages = {}
         for article in changed:
-            pages.update(render_pages_showing(articles, article))
+            pages.update(render_pages_showing(site, article, refresh_counts))
         write_atomically(self.output_dir, pages)
         return popular_changed
 
 
-def render_pages_showing(generator, article):
+class SiteIndex:
+    """Look-ups over a warm build, made once per build, so that a decision
+    costs the same whether the site has a hundred posts or ten thousand."""
+
+    def __init__(self, generator):
+        self.generator = generator
+        self.by_slug = {article.slug: article for article in generator.articles}
+        self._position = {id(article): n for n, article in enumerate(generator.articles)}
+        self.month_of = {
+            id(article): period
+            for period in generator.period_archives.get("month", [])
+            for article in period["articles"]
+        }
+        # Popular Posts order for posts without views or comments (stable, as
+        # in rank_popular): Featured first, then newest.
+        self._fallback = sorted(
+            generator.articles, key=lambda a: (is_featured(a), a.date), reverse=True
+        )
+        self._date_ordered = {}
+
+    def in_date_order(self, key, posts):
+        """``[a for a in dates if a in posts]`` as Pelican computes it, once per listing."""
+        if key not in self._date_ordered:
+            wanted = {id(post) for post in posts}
+            self._date_ordered[key] = [a for a in self.generator.dates if id(a) in wanted]
+        return self._date_ordered[key]
+
+    def popular(self, counts, views, limit):
+        """``rank_popular`` over every post, computed from the posts that can win:
+        those with views or comments, and the first of the fallback order."""
+        scored = {slug for slug in (*counts, *views) if slug in self.by_slug}
+        candidates = {id(a): a for a in self._fallback[: limit + len(scored)]}
+        candidates.update((id(self.by_slug[s]), self.by_slug[s]) for s in scored)
+        in_site_order = sorted(candidates.values(), key=lambda a: self._position[id(a)])
+        return rank_popular(in_site_order, comment_counts=counts, view_counts=views, limit=limit)
+
+
+def render_pages_showing(site, article, refresh_counts):
     """Render every page that shows ``article``'s comments or count: {save_as: html}.
 
     Mirrors ``ArticlesGenerator.generate_pages`` and ``Writer.write_file`` for
     just these pages (and, of a paginated listing, just the page with the post).
+    ``refresh_counts(posts)`` updates the comment counts of the posts a page lists.
     """
+    generator = site.generator
     settings, context = generator.settings, generator.context
     pages = {}
+    refresh_counts([article])
 
     def render(name, template, local_context, template_name=None, url=None, **kwargs):
         pages.update(
@@ -190,6 +235,7 @@ def render_pages_showing(generator, article):
                 template_name,
                 url,
                 kwargs,
+                refresh_counts,
             )
         )
 
@@ -216,22 +262,22 @@ def render_pages_showing(generator, article):
             page_name=os.path.splitext(index_save_as)[0],
             url=settings.get("INDEX_URL", "index.html"),
         )
-    for period in generator.period_archives.get("month", []):
-        if article in period["articles"]:
-            period_context = context.copy()
-            period_context["period"] = period["period"]
-            period_context["period_num"] = period["period_num"]
-            render(
-                period["save_as"],
-                generator.get_template("period_archives"),
-                period_context,
-                articles=period["articles"],
-                dates=period["dates"],
-                template_name="period_archives",
-                blog=True,
-                url=period["url"],
-                all_articles=generator.articles,
-            )
+    period = site.month_of.get(id(article))
+    if period is not None:
+        period_context = context.copy()
+        period_context["period"] = period["period"]
+        period_context["period_num"] = period["period_num"]
+        render(
+            period["save_as"],
+            generator.get_template("period_archives"),
+            period_context,
+            articles=period["articles"],
+            dates=period["dates"],
+            template_name="period_archives",
+            blog=True,
+            url=period["url"],
+            all_articles=generator.articles,
+        )
     for category, posts in generator.categories:
         if category == article.category:
             render(
@@ -241,7 +287,7 @@ def render_pages_showing(generator, article):
                 url=category.url,
                 category=category,
                 articles=posts,
-                dates=in_date_order(generator, posts),
+                dates=site.in_date_order(("category", category.slug), posts),
                 template_name="category",
                 blog=True,
                 page_name=category.page_name,
@@ -256,19 +302,13 @@ def render_pages_showing(generator, article):
             tag=tag,
             url=tag.url,
             articles=posts,
-            dates=in_date_order(generator, posts),
+            dates=site.in_date_order(("tag", tag.slug), posts),
             template_name="tag",
             blog=True,
             page_name=tag.page_name,
             all_articles=generator.articles,
         )
     return pages
-
-
-def in_date_order(generator, posts):
-    """``[a for a in generator.dates if a in posts]`` as Pelican writes it, in linear time."""
-    wanted = {id(post) for post in posts}
-    return [a for a in generator.dates if id(a) in wanted]
 
 
 def page_numbers_to_try(paginator, article):
@@ -282,7 +322,16 @@ def page_numbers_to_try(paginator, article):
 
 
 def render_one(
-    settings, context, local_context, name, template, article, template_name, url, kwargs
+    settings,
+    context,
+    local_context,
+    name,
+    template,
+    article,
+    template_name,
+    url,
+    kwargs,
+    refresh_counts,
 ):
     """``Writer.write_file`` without the writing, for one page (of a listing, the
     page that lists ``article``)."""
@@ -302,6 +351,8 @@ def render_one(
         return values
 
     if not (paginated and template_name in settings["PAGINATED_TEMPLATES"]):
+        for posts in paginated.values():
+            refresh_counts(posts)
         return {name: template.render(local(name, kwargs))}
     per_page = settings["PAGINATED_TEMPLATES"][template_name] or settings["DEFAULT_PAGINATION"]
     paginators = {
@@ -323,6 +374,8 @@ def render_one(
                     ),
                 }
             )
+        for key in paginators:
+            refresh_counts(extra[f"{key}_page"].object_list)
         save_as = first.page(number).save_as
         return {save_as: template.render(local(save_as, extra))}
     return {}
