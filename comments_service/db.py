@@ -342,17 +342,47 @@ def approved_comments_for_post(db, post_slug):
     )
 
 
-def shown_comment_counts(db):
-    """slug -> number of comments a post page shows: approved top-level comments,
-    and approved replies to those (the same rule as ``render.comment_threads``)."""
-    rows = db.query(
-        "select c.post_slug, count(*) as shown from comments c "
-        "left join comments p on p.id = c.parent_id "
-        "where c.status = 'approved' and (c.parent_id is null or (p.status = 'approved' "
-        "and p.parent_id is null and p.post_slug = c.post_slug)) "
-        "group by c.post_slug"
+# The comments a post page shows: approved top-level comments, and approved
+# replies to those (the same rule as ``render.comment_threads``).
+_SHOWN = (
+    "select c.post_slug as slug, count(*) as shown from comments c "
+    "left join comments p on p.id = c.parent_id "
+    "where c.status = 'approved' and (c.parent_id is null or (p.status = 'approved' "
+    "and p.parent_id is null and p.post_slug = c.post_slug)) {where} "
+    "group by c.post_slug"
+)
+
+
+def shown_comment_counts(db, slugs=None):
+    """slug -> number of comments its page shows; for ``slugs`` only, if given."""
+    if slugs is None:
+        rows = db.conn.execute(_SHOWN.format(where=""))
+    else:
+        slugs = list(slugs)
+        marks = ", ".join("?" for _ in slugs)
+        rows = db.conn.execute(_SHOWN.format(where=f"and c.post_slug in ({marks})"), slugs)
+    return dict(rows.fetchall())
+
+
+def popular_contenders(db, limit, comment_weight, days=30):
+    """The posts that can be among the ``limit`` most popular, by score
+    (views in ``days`` days + ``comment_weight`` x shown comments), ties at the
+    limit included: {slug: (comments, views)}. Computed in SQL, so the
+    publisher's work per decision stays small however many posts have data."""
+    first_day = (datetime.now(UTC).date() - timedelta(days=days - 1)).isoformat()
+    rows = db.conn.execute(
+        "with shown as (" + _SHOWN.format(where="") + "), "
+        "viewed as (select post_slug as slug, sum(views) as views from page_views "
+        "  where day >= ? group by post_slug), "
+        "scores as (select slug, sum(shown) as shown, sum(views) as views, "
+        "  sum(views) + ? * sum(shown) as score from ("
+        "  select slug, shown, 0 as views from shown "
+        "  union all select slug, 0, views from viewed) group by slug) "
+        "select slug, shown, views from scores where score > 0 and score >= coalesce("
+        "  (select score from scores order by score desc limit 1 offset ?), 0)",
+        [first_day, comment_weight, limit - 1],
     )
-    return {row["post_slug"]: row["shown"] for row in rows}
+    return {slug: (shown, views) for slug, shown, views in rows.fetchall()}
 
 
 def last_decision_id(db):

@@ -33,7 +33,7 @@ from pelican.utils import sanitised_join
 
 from comments_service import db
 from comments_service.pelican_plugin import render_sidebar
-from comments_service.popularity import is_featured, rank_popular
+from comments_service.popularity import COMMENT_WEIGHT, is_featured, rank_popular
 from comments_service.publish import build_site, publishing_lock
 from comments_service.registry import REGISTRY_FILE
 from comments_service.render import comment_threads
@@ -146,16 +146,17 @@ class WarmPublisher:
         Only what these pages show is refreshed, so the work does not grow
         with the number of posts."""
         generator = site.generator
-        counts = db.shown_comment_counts(database)
         changed = [site.by_slug[slug] for slug in slugs if slug in site.by_slug]
         for article in changed:
             article.comments = comment_threads(
                 db.approved_comments_for_post(database, article.slug)
             )
+        limit = generator.settings.get("POPULAR_POSTS_COUNT", 5)
+        contenders = db.popular_contenders(database, limit, COMMENT_WEIGHT)
         popular = site.popular(
-            counts,
-            db.views_since(database, days=30),
-            generator.settings.get("POPULAR_POSTS_COUNT", 5),
+            {slug: shown for slug, (shown, _views) in contenders.items()},
+            {slug: views for slug, (_shown, views) in contenders.items()},
+            limit,
         )
         popular_changed = [a.slug for a in popular] != [
             a.slug for a in generator.context.get("popular_posts", [])
@@ -164,6 +165,7 @@ class WarmPublisher:
         render_sidebar(generator)
 
         def refresh_counts(shown):
+            counts = db.shown_comment_counts(database, [a.slug for a in shown])
             for article in shown:
                 article.comment_count = counts.get(article.slug, 0)
 
@@ -203,7 +205,7 @@ class SiteIndex:
 
     def popular(self, counts, views, limit):
         """``rank_popular`` over every post, computed from the posts that can win:
-        those with views or comments, and the first of the fallback order."""
+        the contenders with views or comments, and the head of the fallback order."""
         scored = {slug for slug in (*counts, *views) if slug in self.by_slug}
         candidates = {id(a): a for a in self._fallback[: limit + len(scored)]}
         candidates.update((id(self.by_slug[s]), self.by_slug[s]) for s in scored)
