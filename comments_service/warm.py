@@ -23,6 +23,8 @@ converges on the database whoever publishes.
 """
 
 import os
+import subprocess
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -97,12 +99,18 @@ class WarmPublisher:
             self._timer.start()
 
     def _background_build(self):
-        from comments_service.publish import BuildError
+        # In a child process: a full build of a large site is seconds of CPU,
+        # and in a thread of this process it would hold the GIL against the
+        # decisions this process serves meanwhile. The child catches up on
+        # decisions made during its build before it lets go of the lock.
+        done = subprocess.run(
+            [sys.executable, "-m", "comments_service.warm", *self._arguments()], check=False
+        )
+        if done.returncode:
+            print("Background build failed, live site unchanged (see the message above).")
 
-        try:
-            self.full_build()
-        except BuildError as exc:  # the live site is unchanged; say so in the log
-            print(f"Background build failed, live site unchanged: {exc}")
+    def _arguments(self):
+        return [self.settings_file, str(self.output_dir), self.db_path]
 
     def cancel_pending(self):
         with self._state_lock:
@@ -194,13 +202,16 @@ class SiteIndex:
         self._fallback = sorted(
             generator.articles, key=lambda a: (is_featured(a), a.date), reverse=True
         )
+        # ``[a for a in dates if a in posts]`` of each category and tag, as
+        # Pelican computes it for those pages: once per build, not per decision.
         self._date_ordered = {}
+        listings = [(("category", c.slug), posts) for c, posts in generator.categories]
+        listings += [(("tag", t.slug), posts) for t, posts in generator.tags.items()]
+        for key, posts in listings:
+            wanted = {id(post) for post in posts}
+            self._date_ordered[key] = [a for a in generator.dates if id(a) in wanted]
 
     def in_date_order(self, key, posts):
-        """``[a for a in dates if a in posts]`` as Pelican computes it, once per listing."""
-        if key not in self._date_ordered:
-            wanted = {id(post) for post in posts}
-            self._date_ordered[key] = [a for a in self.generator.dates if id(a) in wanted]
         return self._date_ordered[key]
 
     def popular(self, counts, views, limit):
@@ -410,3 +421,21 @@ def publisher_for(config):
         if key not in _publishers:
             _publishers[key] = WarmPublisher(*key)
         return _publishers[key]
+
+
+def main(argv=None):
+    """``python -m comments_service.warm SETTINGS OUTPUT DB``: one full build
+    with catch-up (the publisher's debounced build runs this in a child)."""
+    from comments_service.publish import BuildError
+
+    settings_file, output_dir, db_path = argv if argv is not None else sys.argv[1:]
+    try:
+        WarmPublisher(settings_file, output_dir, db_path).full_build()
+    except BuildError as exc:
+        print(f"Build failed, live site unchanged: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

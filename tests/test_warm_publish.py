@@ -149,3 +149,15 @@ def test_a_decision_during_a_full_build_is_not_overwritten_by_it(setup, monkeypa
     publisher.full_build()
     page = "2022/12/meet-mentors-through-informational-interviews/index.html"
     assert b"Made mid-build" in snapshot(tmp_path / "live")[page]
+
+
+def test_the_debounced_build_runs_in_a_child_process_and_converges(setup):
+    publisher, database, tmp_path = setup
+    publisher.debounce = 0.1
+    for n in range(3):
+        approve_new_comment(database, OLDEST_SLUG, f"Comment {n}")
+    publisher.publish_posts({OLDEST_SLUG})
+    timer = publisher._timer
+    assert timer is not None
+    timer.join(120)  # the timer's thread waits for the child build
+    assert snapshot(tmp_path / "live") == full_build_of_the_same_data(tmp_path, publisher.db_path)
