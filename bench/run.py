@@ -411,7 +411,9 @@ def bench_approval_to_live(n_posts, samples=APPROVAL_SAMPLES, workdir=None):
     # Sample 0 is the process's first decision: it warms the publisher up
     # (one full build). `make serve` does that at start; it is reported apart.
     for i in range(samples + 1):
-        progress(f"[2/4] approval-to-live: N={fmt_n(n_posts)} sample {i}/{samples} (0: warm-up) ...")
+        progress(
+            f"[2/4] approval-to-live: N={fmt_n(n_posts)} sample {i}/{samples} (0: warm-up) ..."
+        )
         post = open_posts[(i * 7919) % len(open_posts)]
         marker = f"approvalsample{i}x{secrets.token_hex(6)}"
         answer = client.post(
@@ -1654,7 +1656,8 @@ def main(argv=None):
         f"{total / 60:.1f} min"
     )
     print(report.table())
-    print(f"\nWritten to {path}")
+    print(f"\nOther load: {info['other load']}")
+    print(f"Written to {path}")
     return 1 if report.errors else 0
 
 
