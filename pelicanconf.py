@@ -63,7 +63,7 @@ GPC_LAST_UPDATE = "2026-11-27"
 
 # Every listing is paginated: pages stay light, and a moderation decision
 # re-renders one page of each listing, however many posts the site has.
-PAGINATED_TEMPLATES = {"index": None, "category": 10, "tag": 10, "period_archives": 10}
+PAGINATED_TEMPLATES = {"index": None, "category": 20, "tag": 20, "period_archives": 20}
 DEFAULT_PAGINATION = 5
 PAGINATION_PATTERNS = (
     (1, "{url}", "{save_as}"),
