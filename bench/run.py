@@ -20,8 +20,11 @@ the same run):
    requests. Goals: <= 30 KB (30,000 bytes), no third-party request.
 
 Prints progress to stderr and a table at the end; writes bench/RESULTS.md
-(a quick run writes bench/out/RESULTS-quick.md instead, so the test suite's
-smoke run never overwrites the full figures; BENCH_RESULTS=path overrides).
+(a quick run writes bench/out/RESULTS-quick.md and a partial one, with --only
+or --sizes, bench/out/RESULTS-partial.md instead, so neither overwrites the
+full figures; BENCH_RESULTS=path overrides). Full runs take a lock, so two
+never share the machine (the second waits); the "other load" line tells how
+much CPU anything else used meanwhile.
 Work happens in a temporary folder under /tmp (BENCH_KEEP=1 keeps it).
 Goals are reported as MET / NOT MET; the exit code is non-zero only when a
 benchmark could not run.
@@ -1270,6 +1273,30 @@ def other_benchmarks():
     return found
 
 
+LOCK_FILE = Path(tempfile.gettempdir()) / "career-notes-bench.lock"
+
+
+def wait_for_other_full_runs():
+    """One full run at a time on this machine: two would share the 2 cores and skew
+    each other's figures. The lock is held until this process exits. (Quick runs,
+    e.g. the test suite's, do not wait; the other-load figure records them.)"""
+    import fcntl
+
+    handle = open(LOCK_FILE, "a+")  # noqa: SIM115 (kept open: holds the lock)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "?"
+        progress(f"      waiting for another full benchmark run to finish (pid {holder}) ...")
+        fcntl.flock(handle, fcntl.LOCK_EX)
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    wait_for_other_full_runs.handle = handle
+
+
 class Contention:
     """How much CPU other processes used while the benchmarks ran."""
 
@@ -1595,6 +1622,8 @@ def main(argv=None):
         return 0
 
     os.chdir(ROOT)
+    if not QUICK:
+        wait_for_other_full_runs()
     goals = {int(g) for g in args.only.split(",") if g.strip()}
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",")] if args.sizes else SIZES
     started = time.perf_counter()
@@ -1641,10 +1670,14 @@ def main(argv=None):
             else ""
         )
     )
-    default = BENCH_DIR / ("out/RESULTS-quick.md" if QUICK else "RESULTS.md")
+    # Only a complete full run replaces bench/RESULTS.md; a quick or partial run
+    # (--only, --sizes) goes to bench/out/ unless BENCH_RESULTS says otherwise.
+    partial = goals != {1, 2, 3, 4} or sizes != SIZES
+    kind = "quick" if QUICK else "partial" if partial else None
+    default = BENCH_DIR / (f"out/RESULTS-{kind}.md" if kind else "RESULTS.md")
     path = Path(os.environ.get("BENCH_RESULTS") or default)
     write_markdown(report, info, path, total, sizes)
-    raw = BENCH_DIR / "out" / ("results-quick.json" if QUICK else "results.json")
+    raw = BENCH_DIR / "out" / (f"results-{kind}.json" if kind else "results.json")
     raw.parent.mkdir(parents=True, exist_ok=True)
     raw.write_text(
         json.dumps({"machine": info, "rows": report.rows, "data": report.data}, indent=1)
