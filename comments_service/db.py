@@ -115,8 +115,16 @@ def connect(path, migrate=True):
     db.execute("PRAGMA synchronous=FULL")
     db.execute("PRAGMA foreign_keys=ON")
     if migrate:
-        db.execute("PRAGMA journal_mode=WAL")  # kept in the file from then on
-        migrations.apply(db)
+        # Several gunicorn workers start at once and each migrates: the
+        # writers' flock makes them take turns instead of failing with
+        # "database is locked" (the later ones find nothing left to do).
+        lock_fd = os.open(f"{path}.write-lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX)
+            db.execute("PRAGMA journal_mode=WAL")  # kept in the file from then on
+            migrations.apply(db)
+        finally:
+            os.close(lock_fd)
     return db
 
 

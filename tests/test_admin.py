@@ -339,3 +339,27 @@ def test_a_failed_build_keeps_the_decision_tells_the_admin_and_leaves_the_site(
     assert "could not be rebuilt" in page and "live pages are unchanged" in page
     assert db.get_comment(database, 1)["status"] == "approved"
     assert live_site.text(MENTOR_URL) == before
+
+
+def test_workers_starting_together_on_a_new_database_all_migrate_it(tmp_path):
+    """gunicorn starts its workers at once; each one migrates the database."""
+    import threading
+
+    path = tmp_path / "new.db"
+    errors = []
+
+    def start_worker():
+        try:
+            db.connect(path).close()
+        except Exception as exc:  # collected: the assertion below reports it
+            errors.append(exc)
+
+    workers = [threading.Thread(target=start_worker) for _ in range(8)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert errors == []
+    database = db.connect(path)
+    assert {"comments", "decisions", "admins", "page_views"} <= set(database.table_names())
+    database.close()
