@@ -118,13 +118,9 @@ def connect(path, migrate=True):
         # Several gunicorn workers start at once and each migrates: the
         # writers' flock makes them take turns instead of failing with
         # "database is locked" (the later ones find nothing left to do).
-        lock_fd = os.open(f"{path}.write-lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        with writers_lock(f"{path}.write-lock"):
             db.execute("PRAGMA journal_mode=WAL")  # kept in the file from then on
             migrations.apply(db)
-        finally:
-            os.close(lock_fd)
     return db
 
 
@@ -140,9 +136,7 @@ def writing(db):
     write lock up front, so a transaction that reads before it writes cannot
     fail half-way with "database is locked".
     """
-    lock_fd = os.open(_write_lock_path(db), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+    with writers_lock(_write_lock_path(db)):
         db.conn.execute("BEGIN IMMEDIATE")
         try:
             yield db
@@ -150,6 +144,15 @@ def writing(db):
             db.conn.rollback()
             raise
         db.conn.commit()
+
+
+@contextmanager
+def writers_lock(lock_path):
+    """The exclusive flock every writer of one database takes turns on."""
+    lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        yield
     finally:
         os.close(lock_fd)  # closing releases the flock
 

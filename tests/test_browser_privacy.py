@@ -54,20 +54,21 @@ def start_server(folder, mode):
     return app, http, thread
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    app, http, thread = start_server(tmp_path_factory.mktemp("privacy"), "opt-out")
+def running_server(tmp_path_factory, mode):
+    app, http, thread = start_server(tmp_path_factory.mktemp(f"privacy-{mode}"), mode)
     yield app
     http.shutdown()
     thread.join()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    yield from running_server(tmp_path_factory, "opt-out")
 
 
 @pytest.fixture(scope="module")
 def opt_in_server(tmp_path_factory):
-    app, http, thread = start_server(tmp_path_factory.mktemp("privacy-opt-in"), "opt-in")
-    yield app
-    http.shutdown()
-    thread.join()
+    yield from running_server(tmp_path_factory, "opt-in")
 
 
 class Visit:
