@@ -14,6 +14,7 @@ every comment ever stored. Two layers:
 """
 
 import re
+import threading
 import unicodedata
 from datetime import datetime
 
@@ -50,7 +51,7 @@ def clean_line(text):
     return " ".join(clean_text(text).split())
 
 
-def _markdown():
+def _new_markdown():
     md = markdown.Markdown(extensions=[], output_format="html")
     # Raw HTML is text in a comment; images would be third-party requests.
     md.preprocessors.deregister("html_block")
@@ -59,9 +60,18 @@ def _markdown():
     return md
 
 
+# Setting up a Markdown instance costs more than converting a comment, and a
+# build renders every approved comment: each thread keeps one and resets it
+# between comments (an instance is not safe to share between threads).
+_per_thread = threading.local()
+
+
 def render_comment(text):
     """Return sanitized HTML for a stored comment body."""
-    html = _markdown().convert(clean_text(text))
+    md = getattr(_per_thread, "markdown", None)
+    if md is None:
+        md = _per_thread.markdown = _new_markdown()
+    html = md.reset().convert(clean_text(text))
     return _cleaner.clean(html)
 
 

@@ -130,3 +130,15 @@ def test_imported_payloads_cannot_inject(app, runner, database, live_site, tmp_p
     html = live_site.text(MENTOR_URL)
     assert_nothing_runs(html, "imported")
     assert len(BeautifulSoup(html, "html.parser").select(".comment")) == len(PAYLOADS)
+
+
+
+def test_a_link_defined_in_one_comment_does_not_reach_the_next():
+    """Comments are rendered by a reused Markdown instance: a reference link
+    defined in one comment must not turn text in another into a link."""
+    from comments_service.render import render_comment
+
+    assert "spam.example" not in render_comment("Thanks!\n\n[shop]: https://spam.example/buy")
+    second = render_comment("See [shop] for more, or [shop][].")
+    assert "<a" not in second and "spam.example" not in second
+    assert "[shop]" in second
