@@ -101,6 +101,15 @@ def m003_decisions_post_slug(db):
     db["decisions"].create_index(["id", "post_slug"])
 
 
+@migrations()
+def m004_comments_of_a_post_in_order(db):
+    # One post's approved comments, oldest first (each decision reads them):
+    # with only (post_slug, status), SQLite preferred the (status, created_at)
+    # index for the order and scanned every approved comment of the site.
+    db["comments"].create_index(["post_slug", "status", "created_at", "id"])
+    db.execute("drop index if exists idx_comments_post_slug_status")
+
+
 def now():
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -375,27 +384,6 @@ def shown_comment_counts(db, slugs=None):
     return dict(rows.fetchall())
 
 
-def popular_contenders(db, limit, comment_weight, days=30):
-    """The posts that can be among the ``limit`` most popular, by score
-    (views in ``days`` days + ``comment_weight`` x shown comments), ties at the
-    limit included: {slug: (comments, views)}. Computed in SQL, so the
-    publisher's work per decision stays small however many posts have data."""
-    first_day = (datetime.now(UTC).date() - timedelta(days=days - 1)).isoformat()
-    rows = db.conn.execute(
-        "with shown as (" + _SHOWN.format(where="") + "), "
-        "viewed as (select post_slug as slug, sum(views) as views from page_views "
-        "  where day >= ? group by post_slug), "
-        "scores as (select slug, sum(shown) as shown, sum(views) as views, "
-        "  sum(views) + ? * sum(shown) as score from ("
-        "  select slug, shown, 0 as views from shown "
-        "  union all select slug, 0, views from viewed) group by slug) "
-        "select slug, shown, views from scores where score > 0 and score >= coalesce("
-        "  (select score from scores order by score desc limit 1 offset ?), 0)",
-        [first_day, comment_weight, limit - 1],
-    )
-    return {slug: (shown, views) for slug, shown, views in rows.fetchall()}
-
-
 def last_decision_id(db):
     rows = list(db.query("select max(id) as last from decisions"))
     return rows[0]["last"] or 0
@@ -536,9 +524,17 @@ def export_comments(db):
     return _rows(db, "select * from comments order by id")
 
 
-def import_comments(db, rows):
-    """Insert exported comments, keeping ids; existing ids are replaced. Returns the count."""
+def import_comments(db, rows, *, by="console import"):
+    """Insert exported comments, keeping ids; existing ids are replaced. Returns the count.
+
+    Each is recorded as a decision: publishers catch up on the posts that
+    have decisions (``posts_decided_since``)."""
     with writing(db):
+        for row in rows:
+            replaced = get_comment(db, row["id"])
+            if replaced and replaced["post_slug"] != row["post_slug"]:
+                _record(db, row["id"], "imported", by, "moved by an import", replaced["post_slug"])
+            _record(db, row["id"], "imported", by, "imported", row["post_slug"])
         db["comments"].insert_all(rows, pk="id", replace=True)
     return len(rows)
 

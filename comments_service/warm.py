@@ -22,6 +22,7 @@ go of the lock, the posts decided on while it was building. So the site
 converges on the database whoever publishes.
 """
 
+import bisect
 import os
 import subprocess
 import sys
@@ -35,7 +36,7 @@ from pelican.utils import sanitised_join
 
 from comments_service import db
 from comments_service.pelican_plugin import render_sidebar
-from comments_service.popularity import COMMENT_WEIGHT, is_featured, rank_popular
+from comments_service.popularity import COMMENT_WEIGHT, is_featured
 from comments_service.publish import build_site, publishing_lock
 from comments_service.registry import REGISTRY_FILE
 from comments_service.render import comment_threads
@@ -65,7 +66,9 @@ class WarmPublisher:
             database.close()
 
         def catch_up(generators):
-            articles = SiteIndex(next(g for g in generators if isinstance(g, ArticlesGenerator)))
+            articles = SiteIndex(
+                next(g for g in generators if isinstance(g, ArticlesGenerator)), first_unseen
+            )
             database = db.connect(self.db_path, migrate=False)
             try:
                 decided = db.posts_decided_since(database, first_unseen)
@@ -79,7 +82,7 @@ class WarmPublisher:
         )
         with self._state_lock:
             self.articles = SiteIndex(
-                next(g for g in generators if isinstance(g, ArticlesGenerator))
+                next(g for g in generators if isinstance(g, ArticlesGenerator)), first_unseen
             )
             self.registry_mtime = self._registry_mtime()
 
@@ -159,12 +162,9 @@ class WarmPublisher:
             article.comments = comment_threads(
                 db.approved_comments_for_post(database, article.slug)
             )
-        limit = generator.settings.get("POPULAR_POSTS_COUNT", 5)
-        contenders = db.popular_contenders(database, limit, COMMENT_WEIGHT)
+        site.catch_up_on_counts(database)
         popular = site.popular(
-            {slug: shown for slug, (shown, _views) in contenders.items()},
-            {slug: views for slug, (_shown, views) in contenders.items()},
-            limit,
+            db.views_since(database, days=30), generator.settings.get("POPULAR_POSTS_COUNT", 5)
         )
         popular_changed = [a.slug for a in popular] != [
             a.slug for a in generator.context.get("popular_posts", [])
@@ -188,20 +188,14 @@ class SiteIndex:
     """Look-ups over a warm build, made once per build, so that a decision
     costs the same whether the site has a hundred posts or ten thousand."""
 
-    def __init__(self, generator):
+    def __init__(self, generator, seen_decision):
         self.generator = generator
         self.by_slug = {article.slug: article for article in generator.articles}
-        self._position = {id(article): n for n, article in enumerate(generator.articles)}
         self.month_of = {
             id(article): period
             for period in generator.period_archives.get("month", [])
             for article in period["articles"]
         }
-        # Popular Posts order for posts without views or comments (stable, as
-        # in rank_popular): Featured first, then newest.
-        self._fallback = sorted(
-            generator.articles, key=lambda a: (is_featured(a), a.date), reverse=True
-        )
         # ``[a for a in dates if a in posts]`` of each category and tag, as
         # Pelican computes it for those pages: once per build, not per decision.
         self._date_ordered = {}
@@ -211,17 +205,57 @@ class SiteIndex:
             wanted = {id(post) for post in posts}
             self._date_ordered[key] = [a for a in generator.dates if id(a) in wanted]
 
+        # Popular Posts, kept ranked between decisions. ``rank_popular`` orders
+        # posts by (score, Featured, date), best first, equal keys in site
+        # order: the tie-break is a post's place in this fallback order.
+        fallback = sorted(generator.articles, key=lambda a: (is_featured(a), a.date), reverse=True)
+        self._tie_rank = {article.slug: n for n, article in enumerate(fallback)}
+        # Shown comments per post, as of decision ``seen_decision`` (the
+        # build read them), and every post ranked by its comments alone.
+        self.shown = {a.slug: getattr(a, "comment_count", 0) for a in generator.articles}
+        self.seen_decision = seen_decision
+        self._by_comments = sorted(self._comment_key(slug) for slug in self.shown)
+
     def in_date_order(self, key, posts):
         return self._date_ordered[key]
 
-    def popular(self, counts, views, limit):
-        """``rank_popular`` over every post, computed from the posts that can win:
-        the contenders with views or comments, and the head of the fallback order."""
-        scored = {slug for slug in (*counts, *views) if slug in self.by_slug}
-        candidates = {id(a): a for a in self._fallback[: limit + len(scored)]}
-        candidates.update((id(self.by_slug[s]), self.by_slug[s]) for s in scored)
-        in_site_order = sorted(candidates.values(), key=lambda a: self._position[id(a)])
-        return rank_popular(in_site_order, comment_counts=counts, view_counts=views, limit=limit)
+    def _comment_key(self, slug):
+        return (-COMMENT_WEIGHT * self.shown[slug], self._tie_rank[slug], slug)
+
+    def catch_up_on_counts(self, database):
+        """Re-read the comment counts of the posts decided on since the last
+        look, by any process: the work grows with those decisions, not with
+        the site."""
+        last = db.last_decision_id(database)  # first: no decision up to it is missed
+        decided = db.posts_decided_since(database, self.seen_decision) & self.shown.keys()
+        counts = db.shown_comment_counts(database, decided)
+        for slug in decided:
+            self._set_shown(slug, counts.get(slug, 0))
+        self.seen_decision = last
+
+    def _set_shown(self, slug, count):
+        if self.shown[slug] != count:
+            del self._by_comments[bisect.bisect_left(self._by_comments, self._comment_key(slug))]
+            self.shown[slug] = count
+            bisect.insort(self._by_comments, self._comment_key(slug))
+
+    def popular(self, views, limit):
+        """What ``rank_popular`` returns over every post (views + 5 x comments),
+        computed from the posts that can win: those with views, and the best
+        ``limit`` of the others, whose score is their comments alone."""
+        others = []
+        for _key, _rank, slug in self._by_comments:
+            if len(others) == limit:
+                break
+            if slug not in views:
+                others.append(slug)
+        candidates = others + [slug for slug in views if slug in self.shown]
+
+        def rank(slug):
+            score = views.get(slug, 0) + COMMENT_WEIGHT * self.shown[slug]
+            return (-score, self._tie_rank[slug])
+
+        return [self.by_slug[slug] for slug in sorted(candidates, key=rank)[:limit]]
 
 
 def render_pages_showing(site, article, refresh_counts):

@@ -1,11 +1,13 @@
 """The warm publisher writes exactly what a full build of the same data writes."""
 
+import random
 import threading
 
 import pytest
 from bs4 import BeautifulSoup
 
 from comments_service import db
+from comments_service.popularity import rank_popular
 from comments_service.publish import build_site
 from comments_service.warm import WarmPublisher
 from support import MENTOR_SLUG, ROOT, published_posts
@@ -84,6 +86,38 @@ def test_after_the_debounced_build_the_whole_site_equals_a_full_build(setup):
     assert publisher._timer is not None, "Popular Posts changed: a full build is scheduled"
     publisher.flush()
     assert snapshot(tmp_path / "live") == full_build_of_the_same_data(tmp_path, publisher.db_path)
+
+
+def test_the_ranking_kept_between_decisions_matches_a_fresh_one(setup):
+    """The publisher keeps Popular Posts ranked between decisions and catches up
+    on what anyone decided since; after every change it must name the posts a
+    full build would (``rank_popular`` over every post)."""
+    publisher, database, _tmp_path = setup
+    site = publisher.articles
+    slugs = sorted(site.by_slug)
+    rng = random.Random(7)
+    approved = []
+    for _step in range(80):
+        slug, roll = rng.choice(slugs), rng.random()
+        if roll < 0.45:
+            approved.append(approve_new_comment(database, slug, "Useful"))
+        elif roll < 0.6 and approved:
+            comment_id = approved.pop(rng.randrange(len(approved)))
+            db.set_status(database, [comment_id], "spam", by="test", reason="spam")
+        elif roll < 0.7 and approved:  # an import moves a comment to another post
+            row = db.get_comment(database, approved[-1])
+            db.import_comments(database, [{**row, "post_slug": slug}])
+        else:
+            db.count_view(database, slug)
+        site.catch_up_on_counts(database)
+        views = db.views_since(database, days=30)
+        expected = rank_popular(
+            site.generator.articles,
+            comment_counts=db.shown_comment_counts(database),
+            view_counts=views,
+            limit=5,
+        )
+        assert [a.slug for a in site.popular(views, 5)] == [a.slug for a in expected]
 
 
 def test_unapprove_and_delete_go_through_the_warm_path_too(setup):
