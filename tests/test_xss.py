@@ -132,7 +132,6 @@ def test_imported_payloads_cannot_inject(app, runner, database, live_site, tmp_p
     assert len(BeautifulSoup(html, "html.parser").select(".comment")) == len(PAYLOADS)
 
 
-
 def test_a_link_defined_in_one_comment_does_not_reach_the_next():
     """Comments are rendered by a reused Markdown instance: a reference link
     defined in one comment must not turn text in another into a link."""
