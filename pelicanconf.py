@@ -27,7 +27,14 @@ DEFAULT_METADATA = {"status": "published"}
 
 # Our own theme escapes everything by default; trusted HTML (post bodies,
 # summaries) is marked |safe where it is rendered.
-JINJA_ENVIRONMENT = {"trim_blocks": True, "lstrip_blocks": True, "autoescape": True}
+JINJA_ENVIRONMENT = {
+    "trim_blocks": True,
+    "lstrip_blocks": True,
+    "autoescape": True,
+    # A build renders thousands of pages with the same templates: do not stat
+    # every template file again at every include (each build starts afresh).
+    "auto_reload": False,
+}
 TEMPLATE_EXTENSIONS = [".html", ".xml", ".txt", ".json"]
 
 # URLs: /2022/12/slug/ for posts, /2022/12/ for that month, /category/x/ ...
