@@ -30,7 +30,7 @@ serve: $(VENV)/.runtime-installed ## Build the site and serve site + comments at
 
 serve-prod: $(VENV)/.runtime-installed ## Production server (gunicorn, several workers) on 127.0.0.1:$(PORT); needs SECRET_KEY
 	@test -n "$$SECRET_KEY" || { echo 'make serve-prod needs SECRET_KEY (e.g. SECRET_KEY=$$(python3 -c "import secrets; print(secrets.token_hex(32))"))' >&2; exit 2; }
-	$(BIN)/python -m comments_service.publish --settings pelicanconf.py --output output
+	@# The gunicorn master builds the site, then forks the workers (gunicorn_conf.py).
 	$(BIN)/gunicorn --config comments_service/gunicorn_conf.py 'comments_service:create_app()'
 
 test: $(VENV)/.dev-installed browser ## Run the whole test suite (browser tests included)

@@ -2,6 +2,7 @@
 
 import multiprocessing
 import os
+import sys
 
 bind = f"127.0.0.1:{os.environ.get('PORT', '8000')}"
 # Two per core: requests spend part of their time waiting on SQLite's fsync.
@@ -9,6 +10,29 @@ workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2)
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG")  # off unless asked: it costs throughput
-# A worker's first moderation decision warms its publisher with one full build
-# (seconds; about a minute at 10,000 posts): do not kill it meanwhile.
+
+# The master loads the app, builds the site once and keeps the publisher warm
+# (the build's posts, context and templates in memory); the workers are forked
+# from it and start warm, so even a worker's first moderation decision only
+# re-renders a few pages, instead of rebuilding the site (about a minute at
+# 10,000 posts) while the admin waits.
+preload_app = True
+# A worker still rebuilds when the site changed under it (new posts): about a
+# minute at 10,000 posts; do not kill it meanwhile.
 timeout = 120
+
+
+def when_ready(server):
+    """In the master, once the app is loaded and before the workers fork."""
+    import gc
+    from pathlib import Path
+
+    from comments_service.serve import rebuild
+
+    app = server.app.wsgi()
+    if not rebuild(app) and not Path(app.config["SITE_DIR"], "index.html").exists():
+        server.log.error("The site could not be built and there is no previous one to serve.")
+        sys.exit(1)
+    # The warm build is read, hardly ever written: keep the collector from
+    # touching it, so the workers share its memory pages with the master.
+    gc.freeze()

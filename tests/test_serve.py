@@ -123,3 +123,103 @@ def test_a_broken_edit_keeps_serving_the_last_good_site(project_copy, tmp_path, 
     assert not serve.rebuild(app)
     assert "Build failed" in capsys.readouterr().err
     assert b"Latest posts" in app.test_client().get("/").data
+
+
+def test_serve_prod_builds_once_and_its_workers_start_warm(tmp_path):
+    """`make serve-prod`'s gunicorn: the master builds the site before forking,
+    and a worker's first moderation decision re-renders pages instead of
+    building the whole site again (Pelican says "Done: Processed ..." per build)."""
+    import http.cookiejar
+    import os
+    import re
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import urllib.parse
+    import urllib.request
+    from pathlib import Path
+
+    from comments_service import cli, db
+    from support import ADMIN_PASSWORD, ADMIN_USER, MENTOR_SLUG, MENTOR_URL, ROOT
+
+    site_dir, db_path = tmp_path / "output", tmp_path / "comments.db"
+    app = create_app(
+        {"COMMENTS_DB": str(db_path), "SECRET_KEY": "x", "PASSWORD_HASH": "scrypt:1024:8:1"}
+    )
+    with app.app_context():
+        cli.set_admin_password(db.get_db(), ADMIN_USER, ADMIN_PASSWORD)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "SECRET_KEY": "serve-prod-test-secret",
+        "COMMENTS_DB": str(db_path),
+        "FLASK_SITE_DIR": str(site_dir),
+        "FLASK_SESSION_COOKIE_SECURE": "false",  # plain http on loopback
+        "WEB_CONCURRENCY": "2",
+    }
+    log_path = tmp_path / "gunicorn.log"
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(
+            [
+                gunicorn,
+                "--config",
+                "comments_service/gunicorn_conf.py",
+                "comments_service:create_app()",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    browser = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+    )
+
+    def fetch(path, data=None, headers=None):
+        body = urllib.parse.urlencode(data).encode() if data is not None else None
+        request = urllib.request.Request(base + path, data=body, headers=headers or {})
+        with browser.open(request, timeout=60) as answer:
+            return answer.read().decode()
+
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, log_path.read_text()
+            try:
+                home = fetch("/")
+                break
+            except OSError:
+                assert time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.2)
+        assert "Career Notes" in home and (site_dir / "index.html").exists()
+
+        fetch(
+            "/comments/",
+            {"post_slug": MENTOR_SLUG, "name": "Ada", "body": "Served warm, I hope."},
+            {"Sec-Fetch-Site": "same-origin", "Accept": "application/json"},
+        )
+        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', fetch("/admin/login"))[1]
+        fetch(
+            "/admin/login",
+            {"username": ADMIN_USER, "password": ADMIN_PASSWORD, "csrf_token": token},
+        )
+        queue = fetch("/admin/")
+        comment_id = re.search(r'value="approve:(\d+)"', queue)[1]
+        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', queue)[1]
+        fetch(
+            "/admin/moderate",
+            {"csrf_token": token, "view": "pending", "action": f"approve:{comment_id}"},
+        )
+
+        assert "Served warm, I hope." in fetch(MENTOR_URL)
+        assert log_path.read_text().count("Done: Processed") == 1, log_path.read_text()
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
