@@ -127,8 +127,29 @@ def write_registry(generator):
         json.dump(registry, f, indent=1, ensure_ascii=False)
 
 
+_pelican_period_archives = ArticlesGenerator._build_period_archives
+
+
+def period_archives_in_linear_time(generator, sorted_articles, articles, settings):
+    """Pelican's month archives, without its quadratic step.
+
+    Pelican 4.12 lists each month's posts with ``[a for a in articles if a in
+    dates]``: every post against every post of the month, which is about a
+    second of a 10,000-post build. The same lists are made here by position,
+    from Pelican's own result (computed with an empty ``articles``).
+    """
+    archives = _pelican_period_archives(generator, sorted_articles, [], settings)
+    position = {id(article): n for n, article in enumerate(articles)}
+    for periods in archives.values():
+        for archive in periods:
+            in_period = (a for a in archive["dates"] if id(a) in position)
+            archive["articles"] = sorted(in_period, key=lambda a: position[id(a)])
+    return archives
+
+
 def register():
     # Every post and page is read but nothing is written yet: every page's
     # sidebar (Popular Posts) and every listing (comment counts) needs this
     # data, and the registry lists the pages for the service's navigation.
     signals.all_generators_finalized.connect(attach_comments_and_rank)
+    ArticlesGenerator._build_period_archives = period_archives_in_linear_time

@@ -281,3 +281,32 @@ def test_post_page_without_cover_weighs_at_most_30_kb(site):
         if not ref.startswith("/images/"):
             total += len(site.file(ref).read_bytes())
     assert total <= 30 * 1024, f"{total} bytes"
+
+
+def test_month_archives_list_what_pelicans_own_code_lists(tmp_path):
+    """The plugin replaces Pelican's quadratic month grouping: same archives,
+    posts in the same order, on a corpus with several posts a month."""
+    import sys
+
+    from pelican.generators import ArticlesGenerator
+
+    from comments_service import pelican_plugin
+    from comments_service.publish import build_site
+    from support import ROOT
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    import corpus
+
+    corpus.write_corpus(tmp_path / "content", 150, seed=3)
+    _settings, generators = build_site(
+        ROOT / "pelicanconf.py", tmp_path / "output", {"PATH": str(tmp_path / "content")}
+    )
+    posts = next(g for g in generators if isinstance(g, ArticlesGenerator))
+    ours = pelican_plugin.period_archives_in_linear_time(
+        posts, posts.dates, posts.articles, posts.settings
+    )
+    pelicans = pelican_plugin._pelican_period_archives(
+        posts, posts.dates, posts.articles, posts.settings
+    )
+    assert max(len(month["articles"]) for month in ours["month"]) > 1
+    assert ours == pelicans
