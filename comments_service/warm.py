@@ -12,7 +12,9 @@ the same data writes (tests/test_warm_publish.py checks this):
   tag and month archive pages.
 
 What depends on every post at once is the "Popular Posts" sidebar, on every
-page. When a decision changes that ranking, a full build is scheduled,
+page. The publisher keeps every post ranked and, at each decision, updates
+just the posts decided on since it last looked (``SiteIndex``). When a
+decision changes the top of that ranking, a full build is scheduled,
 debounced (several quick decisions cause one build), in the background.
 
 Several processes (gunicorn workers, the console) may publish: every write
