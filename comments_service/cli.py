@@ -210,6 +210,8 @@ def validated_rows(data):
                 "website": safe_website(item.get("website", ""))[:WEBSITE_MAX],
                 "body": clean_text(item["body"])[:BODY_MAX],
                 "is_author": 1 if item.get("is_author") else 0,
+                # 0 is no parent: stored as NULL, as every query expects.
+                "parent_id": item.get("parent_id") or None,
             }
         )
     return rows

@@ -63,10 +63,11 @@ def comments_are_open(article):
 def attach_comments_and_rank(generators):
     """Give each post its comments and the site its Popular Posts."""
     generator = next(g for g in generators if isinstance(g, ArticlesGenerator))
-    if not generator.settings.get("AUTHOR_SAVE_AS"):
-        # No author pages: spare Pelican's grouping of each author's posts by
-        # date, which checks every post against every post of the author
-        # (a one-author blog: quadratic in the number of posts).
+    settings = generator.settings
+    if not any(settings.get(k) for k in ("AUTHOR_SAVE_AS", "AUTHOR_FEED_ATOM", "AUTHOR_FEED_RSS")):
+        # No author pages or feeds: spare Pelican's grouping of each author's
+        # posts by date, which checks every post against every post of the
+        # author (a one-author blog: quadratic in the number of posts).
         generator.authors = []
     comments, views = read_reader_data(generator.settings)
     counts = {}

@@ -13,6 +13,7 @@ Run as ``python -m comments_service.publish --settings pelicanconf.py --output o
 import argparse
 import fcntl
 import filecmp
+import hashlib
 import logging
 import os
 import shutil
@@ -84,11 +85,40 @@ def captured_generators():
         signals.all_generators_finalized.disconnect(keep)
 
 
+def sources_stamp_path(output_dir):
+    return Path(output_dir).parent / f".{Path(output_dir).name}.sources"
+
+
+def sources_fingerprint(settings_file, settings):
+    """One hash of what a build reads: the settings file and every file of the
+    content and theme folders (path, size, modification time)."""
+    digest = hashlib.sha256()
+    paths = [Path(settings_file)]
+    for root in (settings["PATH"], settings["THEME"]):
+        paths += sorted(p for p in Path(root).rglob("*") if p.is_file())
+    for path in paths:
+        stat = path.stat()
+        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def read_sources_stamp(output_dir):
+    """The fingerprint of the sources the live site was last built from (or None)."""
+    try:
+        return sources_stamp_path(output_dir).read_text()
+    except FileNotFoundError:
+        return None
+
+
 def build_site(settings_file, output_dir, overrides=None, after_sync=None):
     """Build the site described by ``settings_file`` and publish it into ``output_dir``.
 
     Returns the build's settings and generators (templates and context, warm).
-    ``after_sync(generators)`` runs while the publishing lock is still held.
+    ``settings["SOURCES_FINGERPRINT"]`` is the fingerprint of the sources it
+    was built from, also written beside the output (``read_sources_stamp``), so
+    a warm publisher can tell that someone rebuilt the site from changed posts
+    or theme. ``after_sync(generators)`` runs while the publishing lock is
+    still held.
     """
     output_dir = Path(output_dir).resolve()
     output_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -97,6 +127,8 @@ def build_site(settings_file, output_dir, overrides=None, after_sync=None):
         settings = read_settings(
             str(settings_file), override={**(overrides or {}), "OUTPUT_PATH": str(staging)}
         )
+        # Before Pelican reads them: an edit made during the build shows as a change.
+        settings["SOURCES_FINGERPRINT"] = sources_fingerprint(settings_file, settings)
         with _pelican_lock, pelican_errors() as errors, captured_generators() as generators:
             try:
                 Pelican(settings).run()
@@ -109,6 +141,10 @@ def build_site(settings_file, output_dir, overrides=None, after_sync=None):
         staging.chmod(0o755)
         with publishing_lock(output_dir):
             sync_tree(staging, output_dir)
+            stamp = sources_stamp_path(output_dir)
+            written = stamp.with_name(stamp.name + ".tmp")
+            written.write_text(settings["SOURCES_FINGERPRINT"])
+            os.replace(written, stamp)
             if after_sync:
                 after_sync(generators)
         return settings, list(generators)

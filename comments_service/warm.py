@@ -39,8 +39,7 @@ from pelican.utils import sanitised_join
 from comments_service import db
 from comments_service.pelican_plugin import render_sidebar
 from comments_service.popularity import COMMENT_WEIGHT, is_featured
-from comments_service.publish import build_site, publishing_lock
-from comments_service.registry import REGISTRY_FILE
+from comments_service.publish import build_site, publishing_lock, read_sources_stamp
 from comments_service.render import comment_threads
 
 DEBOUNCE_SECONDS = 2.0
@@ -53,7 +52,7 @@ class WarmPublisher:
         self.db_path = str(db_path)
         self.debounce = debounce
         self.articles = None  # the warm ArticlesGenerator
-        self.registry_mtime = None
+        self.sources = None  # fingerprint of the posts, theme and settings of the warm build
         self._state_lock = threading.Lock()
         self._timer = None
 
@@ -79,20 +78,14 @@ class WarmPublisher:
             finally:
                 database.close()
 
-        _settings, generators = build_site(
+        settings, generators = build_site(
             self.settings_file, self.output_dir, {"COMMENTS": {"DB": self.db_path}}, catch_up
         )
         with self._state_lock:
             self.articles = SiteIndex(
                 next(g for g in generators if isinstance(g, ArticlesGenerator)), first_unseen
             )
-            self.registry_mtime = self._registry_mtime()
-
-    def _registry_mtime(self):
-        try:
-            return (self.output_dir / REGISTRY_FILE).stat().st_mtime_ns
-        except FileNotFoundError:
-            return None
+            self.sources = settings["SOURCES_FINGERPRINT"]
 
     def schedule_full_build(self):
         """Run one full build after ``debounce`` seconds without a new request."""
@@ -137,10 +130,12 @@ class WarmPublisher:
         """Re-render the pages that show these posts' comments."""
         with self._state_lock:
             articles = self.articles
-            stale = self.registry_mtime != self._registry_mtime()
+            stale = self.sources != read_sources_stamp(self.output_dir)
         if articles is None or stale:
-            # First decision in this process, or the site was rebuilt by
-            # someone else (new posts): warm up with a full build.
+            # First decision in this process, or the site was rebuilt since
+            # from changed posts, pages, theme or settings (`make html`, a
+            # restart's build, another worker): warm up with a full build, so
+            # this decision does not put back what the pages were before.
             self.full_build()
             return
         database = db.connect(self.db_path, migrate=False)

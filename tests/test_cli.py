@@ -75,6 +75,20 @@ def test_export_then_import_restores_every_comment(runner, client, database, tmp
     assert "Kept across an export" in live_site.text(MENTOR_URL)
 
 
+def test_an_imported_comment_with_parent_0_is_a_top_level_comment(
+    runner, client, database, tmp_path, live_site
+):
+    submit_comment(client, body="Written by another tool")
+    row = {**db.export_comments(database)[0], "parent_id": 0, "status": "approved"}
+    db.delete_permanently(database, [row["id"]], by="test")
+    export = tmp_path / "comments.json"
+    export.write_text(json.dumps({"comments": [row]}))
+    assert runner.invoke(args=["comments", "import", str(export)]).exit_code == 0
+    assert db.get_comment(database, row["id"])["parent_id"] is None
+    assert db.shown_comment_counts(database) == {row["post_slug"]: 1}
+    assert "1 Comment" in live_site.text(MENTOR_URL)
+
+
 def test_import_refuses_a_file_that_fails_the_allow_list(runner, database, tmp_path):
     bad = tmp_path / "bad.json"
     for content, message in [

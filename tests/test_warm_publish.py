@@ -195,3 +195,23 @@ def test_the_debounced_build_runs_in_a_child_process_and_converges(setup):
     assert timer is not None
     timer.join(120)  # the timer's thread waits for the child build
     assert snapshot(tmp_path / "live") == full_build_of_the_same_data(tmp_path, publisher.db_path)
+
+
+def test_a_decision_does_not_undo_an_edit_published_by_another_build(project_copy, tmp_path):
+    """The author edits a post and rebuilds (`make html`) while the service runs
+    warm: the next decision must show the edit, not the post as it was."""
+    db_path = tmp_path / "comments.db"
+    db.connect(db_path).close()
+    live = tmp_path / "live"
+    publisher = WarmPublisher(project_copy / "pelicanconf.py", live, db_path)
+    publisher.full_build()
+    source = next((project_copy / "content" / "posts").glob(f"*{MENTOR_SLUG}*.md"))
+    source.write_text(source.read_text() + "\nA paragraph the author added later.\n")
+    build_site(project_copy / "pelicanconf.py", live)  # someone else's build
+
+    approve_new_comment(db.connect(db_path), MENTOR_SLUG, "Approved after the edit")
+    publisher.publish_posts({MENTOR_SLUG})
+    page = (live / "2022/12/meet-mentors-through-informational-interviews/index.html").read_text()
+    assert "A paragraph the author added later." in page
+    assert "Approved after the edit" in page
+    publisher.cancel_pending()
