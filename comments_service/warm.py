@@ -66,25 +66,26 @@ class WarmPublisher:
         finally:
             database.close()
 
+        built = []
+
         def catch_up(generators):
-            articles = SiteIndex(
+            site = SiteIndex(
                 next(g for g in generators if isinstance(g, ArticlesGenerator)), first_unseen
             )
+            built.append(site)
             database = db.connect(self.db_path, migrate=False)
             try:
                 decided = db.posts_decided_since(database, first_unseen)
                 if decided:
-                    self._render_and_write(articles, database, decided)
+                    self._render_and_write(site, database, decided)
             finally:
                 database.close()
 
-        settings, generators = build_site(
+        settings, _generators = build_site(
             self.settings_file, self.output_dir, {"COMMENTS": {"DB": self.db_path}}, catch_up
         )
         with self._state_lock:
-            self.articles = SiteIndex(
-                next(g for g in generators if isinstance(g, ArticlesGenerator)), first_unseen
-            )
+            self.articles = built[0]
             self.sources = settings["SOURCES_FINGERPRINT"]
 
     def schedule_full_build(self):
@@ -267,21 +268,8 @@ def render_pages_showing(site, article, refresh_counts):
     pages = {}
     refresh_counts([article])
 
-    def render(name, template, local_context, template_name=None, url=None, **kwargs):
-        pages.update(
-            render_one(
-                settings,
-                context,
-                local_context,
-                name,
-                template,
-                article,
-                template_name,
-                url,
-                kwargs,
-                refresh_counts,
-            )
-        )
+    def render(*args, **kwargs):
+        pages.update(render_one(site, article, refresh_counts, *args, **kwargs))
 
     render(
         article.save_as,
@@ -366,21 +354,22 @@ def page_numbers_to_try(paginator, article):
 
 
 def render_one(
-    settings,
-    context,
-    local_context,
+    site,
+    post,
+    refresh_counts,
     name,
     template,
-    article,
-    template_name,
-    url,
-    kwargs,
-    refresh_counts,
+    local_context,
+    template_name=None,
+    url=None,
+    **kwargs,
 ):
     """``Writer.write_file`` without the writing, for one page (of a listing, the
-    page that lists ``article``)."""
+    page that lists ``post``): {save_as: html}. Named ``post`` because the
+    template arguments (``kwargs``) may hold an ``article``."""
     if not name:
         return {}
+    settings = site.generator.settings
     kwargs.pop("override_output", None)
     relative_urls = settings["RELATIVE_URLS"]
     paginated = {key: val for key, val in kwargs.items() if key in {"articles", "dates"}}
@@ -403,8 +392,8 @@ def render_one(
         key: Paginator(name, url, values, settings, per_page) for key, values in paginated.items()
     }
     first = next(iter(paginators.values()))
-    for number in page_numbers_to_try(first, article):
-        if number > first.num_pages or article not in first.page(number).object_list:
+    for number in page_numbers_to_try(first, post):
+        if number > first.num_pages or post not in first.page(number).object_list:
             continue
         extra = dict(kwargs)
         for key, paginator in paginators.items():

@@ -1,12 +1,22 @@
 """`make serve`: the built site through the app factory, and rebuild on change."""
 
+import http.cookiejar
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
 
 import pytest
 
-from comments_service import create_app, serve
-from support import published_posts
+from comments_service import cli, create_app, db, serve
+from support import ADMIN_PASSWORD, ADMIN_USER, MENTOR_SLUG, MENTOR_URL, ROOT, published_posts
 
 
 def test_home_and_a_post_are_served(client):
@@ -129,20 +139,6 @@ def test_serve_prod_builds_once_and_its_workers_start_warm(tmp_path):
     """`make serve-prod`'s gunicorn: the master builds the site before forking,
     and a worker's first moderation decision re-renders pages instead of
     building the whole site again (Pelican says "Done: Processed ..." per build)."""
-    import http.cookiejar
-    import os
-    import re
-    import signal
-    import socket
-    import subprocess
-    import sys
-    import urllib.parse
-    import urllib.request
-    from pathlib import Path
-
-    from comments_service import cli, db
-    from support import ADMIN_PASSWORD, ADMIN_USER, MENTOR_SLUG, MENTOR_URL, ROOT
-
     site_dir, db_path = tmp_path / "output", tmp_path / "comments.db"
     app = create_app(
         {"COMMENTS_DB": str(db_path), "SECRET_KEY": "x", "PASSWORD_HASH": "scrypt:1024:8:1"}
