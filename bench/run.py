@@ -258,13 +258,15 @@ def bench_build_overhead(ws, sizes, report):
         walls = {key: [] for key in times}
         prime = {}
 
-        def build(kind, mode, output, cache_path, label, n=n, content=content, db_path=db_path):
+        def build(kind, mode, label, n=n, content=content, db_path=db_path, base=base):
+            """One build in a fresh process, into ``base/<kind>-<mode>``."""
             progress(f"[1/4] build overhead: N={fmt_n(n)} {label} ...")
+            folder = base / f"{kind}-{mode}"
             spec = {
                 "kind": kind,
                 "path": str(content),
-                "output": str(output),
-                "cache_path": str(cache_path),
+                "output": str(folder / "output"),
+                "cache_path": str(folder / "cache"),
                 "db": str(db_path),
                 "cache": mode != "cold",
             }
@@ -273,37 +275,26 @@ def bench_build_overhead(ws, sizes, report):
                 raise RuntimeError(f"{kind} build logged {result['errors']} errors")
             return result["build_s"], wall
 
-        # Cold: fresh output and cache folders, caching off. Alternate who goes
-        # first so drift (page cache, CPU boost) does not favour one side.
-        for rep in range(reps):
-            order = ("ours", "plain") if rep % 2 == 0 else ("plain", "ours")
-            for kind in order:
-                out, cache_path = base / f"{kind}-cold" / "output", base / f"{kind}-cold" / "cache"
-                shutil.rmtree(out.parent, ignore_errors=True)
-                b, w = build(kind, "cold", out, cache_path, f"{kind} cold run {rep + 1}/{reps}")
-                times[(kind, "cold")].append(b)
-                walls[(kind, "cold")].append(w)
+        def run_reps(mode, fresh, reps=reps, base=base, build=build, times=times, walls=walls):
+            # Alternate who goes first so drift (page cache, CPU boost) does
+            # not favour one side.
+            for rep in range(reps):
+                order = ("ours", "plain") if rep % 2 == 0 else ("plain", "ours")
+                for kind in order:
+                    if fresh:
+                        shutil.rmtree(base / f"{kind}-{mode}", ignore_errors=True)
+                    b, w = build(kind, mode, f"{kind} {mode} run {rep + 1}/{reps}")
+                    times[(kind, mode)].append(b)
+                    walls[(kind, mode)].append(w)
+
+        # Cold: fresh output and cache folders, caching off.
+        run_reps("cold", fresh=True)
         # Cached: one priming run writes the content cache, then every run
         # is a "second run" over the same output and cache.
         for kind in ("ours", "plain"):
-            folder = base / f"{kind}-cached"
-            shutil.rmtree(folder, ignore_errors=True)
-            prime[kind] = build(
-                kind, "cached", folder / "output", folder / "cache", f"{kind} cache priming run"
-            )[0]
-        for rep in range(reps):
-            order = ("ours", "plain") if rep % 2 == 0 else ("plain", "ours")
-            for kind in order:
-                folder = base / f"{kind}-cached"
-                b, w = build(
-                    kind,
-                    "cached",
-                    folder / "output",
-                    folder / "cache",
-                    f"{kind} cached run {rep + 1}/{reps}",
-                )
-                times[(kind, "cached")].append(b)
-                walls[(kind, "cached")].append(w)
+            shutil.rmtree(base / f"{kind}-cached", ignore_errors=True)
+            prime[kind] = build(kind, "cached", f"{kind} cache priming run")[0]
+        run_reps("cached", fresh=False)
         shutil.rmtree(base, ignore_errors=True)
 
         entry = {"reps": reps, "comments": n_comments, "prime": prime, "modes": {}}
@@ -358,8 +349,6 @@ def bench_approval_to_live(n_posts, samples=APPROVAL_SAMPLES, workdir=None):
     is the one that publishes, its peak RSS (``ru_maxrss``). Run it in a
     process of its own (run.py does) so that figure is this process's alone.
     """
-    import resource
-
     from comments_service import cli, create_app, db, publish, registry
 
     tmp = Path(workdir or tempfile.mkdtemp(prefix="approval-", dir="/tmp"))
@@ -479,8 +468,6 @@ def bench_approval_to_live(n_posts, samples=APPROVAL_SAMPLES, workdir=None):
         "responses": responses,
         "p50": percentile(to_live, 50),
         "p95": percentile(to_live, 95),
-        "steady_p50": percentile(to_live, 50),
-        "steady_p95": percentile(to_live, 95),
         "admin_p50": percentile(admin_sees, 50),
         "admin_p95": percentile(admin_sees, 95),
         "response_p50": percentile(responses, 50),
@@ -914,22 +901,20 @@ def bench_intake(ws, sizes, report):
         content, _slugs, corpus_db, _ = ws.corpus(n)
         work = ws.path / f"intake-{n}"
         work.mkdir(parents=True, exist_ok=True)
-        progress(f"[3/4] comment intake: N={fmt_n(n)} building the site ...")
         settings_file = write_settings_file(work / "benchconf.py", content, corpus_db)
         site_dir = work / "output"
-        quiet_build(settings_file, site_dir, {"COMMENTS": {"DB": str(corpus_db)}})
-        slugs = [p["slug"] for p in registry.load(site_dir)["posts"] if p["comments_open"]]
-        slugs = slugs[:: max(1, len(slugs) // 200)][:200]
         db_path = work / "intake.db"
-        # Created and migrated once, like a deployed database: several workers
-        # migrating a fresh file at the same moment is a start-up race of its own.
+        # Created and migrated once, like a deployed database.
         count_comments(db_path)
-        script = work / "post.lua"
-        script.write_text(WRK_SCRIPT % {"slugs": ", ".join(f'"{s}"' for s in slugs)})
 
-        progress(f"[3/4] comment intake: N={fmt_n(n)} starting gunicorn ...")
+        # The gunicorn master builds the site before any worker answers.
+        progress(f"[3/4] comment intake: N={fmt_n(n)} starting gunicorn (it builds the site) ...")
         server_run = gunicorn_server(site_dir, db_path, work, settings_file)
         with server_run as (base, server, env, cmd, log_path):
+            slugs = [p["slug"] for p in registry.load(site_dir)["posts"] if p["comments_open"]]
+            slugs = slugs[:: max(1, len(slugs) // 200)][:200]
+            script = work / "post.lua"
+            script.write_text(WRK_SCRIPT % {"slugs": ", ".join(f'"{s}"' for s in slugs)})
             master = server.pid
             code, body = post_one(base, slugs[0])
             if code != 202:
@@ -1482,7 +1467,7 @@ def write_markdown(report, info, path, total_s, sizes):
         for n, r in approval.items():
             out.append(
                 f"| {fmt_n(n)} | {len(r['samples'])} | {fmt_s(r['p50'])} | {fmt_s(r['p95'])} | "
-                f"{fmt_s(r['first'])} | {fmt_s(r['steady_p50'])} / {fmt_s(r['steady_p95'])} | "
+                f"{fmt_s(r['first'])} | {fmt_s(r['p50'])} / {fmt_s(r['p95'])} | "
                 f"{fmt_s(r['max'])} | "
                 f"{fmt_s(r['response_p50'])} | {fmt_s(r['initial_build_s'])} | "
                 f"{r['maxrss_kb'] / 1024:.0f} MB (before the samples: "
@@ -1517,10 +1502,12 @@ def write_markdown(report, info, path, total_s, sizes):
             "",
             "```sh",
             "PORT=<free port> SECRET_KEY=<random> COMMENTS_DB=<fresh db> RATELIMIT_ENABLED=0 \\",
-            "  FLASK_SITE_DIR=<site built for the corpus> " + first["gunicorn_command"],
+            "  FLASK_PELICAN_SETTINGS=<corpus settings> FLASK_SITE_DIR=<site folder> "
+            + first["gunicorn_command"],
             "```",
             "",
-            f"({first['workers']} workers x {first['threads']} threads, gthread.) "
+            f"(The master builds the corpus site, then forks {first['workers']} workers x "
+            f"{first['threads']} threads, gthread.) "
             f"Load: {INTAKE_CLIENTS} concurrent keep-alive clients POSTing valid comments to "
             f"`/comments/` (`Accept: application/json`, `Sec-Fetch-Site: same-origin`, a slug "
             f"from the post registry) after a {INTAKE_WARMUP_SECONDS} s warm-up:",
