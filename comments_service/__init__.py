@@ -90,13 +90,25 @@ def create_app(test_config=None):
         [app.jinja_loader, FileSystemLoader(app.config["THEME_TEMPLATES"])]
     )
 
-    from comments_service import admin, cli, db, errors, privacy, public, registry, site, stats
+    from comments_service import (
+        admin,
+        cli,
+        db,
+        errors,
+        privacy,
+        public,
+        registry,
+        security,
+        site,
+        stats,
+    )
     from comments_service.extensions import csrf, limiter
 
     db.init_app(app)
     limiter.init_app(app)
     csrf.init_app(app)
     errors.init_app(app)
+    security.init_app(app)
     cli.init_app(app)
     app.context_processor(registry.site_context)
     app.register_blueprint(public.bp)
