@@ -146,7 +146,7 @@ def run_child(args, capture_stderr=True, timeout=None):
 
 def quiet_build(settings_file, output_dir, overrides):
     """``build_site`` in this process, Pelican's "Done: ..." line sent to stderr."""
-    from comments_service.publish import build_site
+    from comments_service.build import build_site
 
     with contextlib.redirect_stdout(sys.stderr):
         return build_site(settings_file, output_dir, overrides)

@@ -37,9 +37,9 @@ from pelican.paginator import Paginator
 from pelican.utils import sanitised_join
 
 from comments_service import db
+from comments_service.build import BuildError, build_site, publishing_lock, read_sources_stamp
 from comments_service.pelican_plugin import render_sidebar
 from comments_service.popularity import COMMENT_WEIGHT, is_featured
-from comments_service.publish import build_site, publishing_lock, read_sources_stamp
 from comments_service.render import comment_threads
 
 DEBOUNCE_SECONDS = 2.0
@@ -446,8 +446,6 @@ def publisher_for(config):
 def main(argv=None):
     """``python -m comments_service.warm SETTINGS OUTPUT DB``: one full build
     with catch-up (the publisher's debounced build runs this in a child)."""
-    from comments_service.publish import BuildError
-
     settings_file, output_dir, db_path = argv if argv is not None else sys.argv[1:]
     try:
         WarmPublisher(settings_file, output_dir, db_path).full_build()

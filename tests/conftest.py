@@ -7,8 +7,8 @@ import pytest
 from werkzeug.serving import make_server
 
 from comments_service import create_app, db
+from comments_service.build import build_site
 from comments_service.extensions import limiter
-from comments_service.publish import build_site
 from support import (
     CHROMIUM_ARGS,
     ORIGIN,

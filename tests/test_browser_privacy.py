@@ -7,8 +7,8 @@ from axe_playwright_python.sync_playwright import Axe
 from conftest import serve_in_thread
 
 from comments_service import create_app, db
+from comments_service.build import build_site
 from comments_service.extensions import limiter
-from comments_service.publish import build_site
 from support import MENTOR_URL, ROOT
 
 # A stand-in for a third-party analytics script, served by the test site so

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from comments_service import publish
-from comments_service.publish import BuildError, build_site, sync_tree
+from comments_service.build import BuildError, build_site, sync_tree
 from support import ROOT
 
 

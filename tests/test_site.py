@@ -291,7 +291,7 @@ def test_month_archives_list_what_pelicans_own_code_lists(tmp_path):
     from pelican.generators import ArticlesGenerator
 
     from comments_service import pelican_plugin
-    from comments_service.publish import build_site
+    from comments_service.build import build_site
     from support import ROOT
 
     sys.path.insert(0, str(ROOT / "bench"))

@@ -7,8 +7,8 @@ import pytest
 from bs4 import BeautifulSoup
 
 from comments_service import db
+from comments_service.build import build_site
 from comments_service.popularity import rank_popular
-from comments_service.publish import build_site
 from comments_service.warm import WarmPublisher
 from support import MENTOR_SLUG, ROOT, published_posts
 
