@@ -85,7 +85,8 @@ AUTHOR_FEED_RSS = None
 TRANSLATION_FEED_ATOM = None
 RSS_FEED_SUMMARY_ONLY = True
 
-PLUGINS = ["comments_service.pelican_plugin"]
+# assets: fingerprinted copies of the theme's CSS/JS (cached for a year), linked by the templates.
+PLUGINS = ["comments_service.assets", "comments_service.pelican_plugin"]
 POPULAR_POSTS_COUNT = 5
 
 # Consent: "opt-out" (default: non-essential scripts run until the reader opts
@@ -97,7 +98,11 @@ CONSENT_MODE = "opt-out"
 # Optional third-party analytics, none by default. Rendered inert
 # (type="text/plain") and started by theme/static/js/consent.js only when the
 # reader allows it. Example:
-#   ANALYTICS = {"src": "https://stats.example.com/script.js", "inline": "..."}
+#   ANALYTICS = {"src": "https://stats.example.com/script.js"}
+# The Content-Security-Policy blocks it until its origin is allowed:
+# FLASK_CSP_ANALYTICS_ORIGINS="https://stats.example.com" for the service, and
+# the same origin in the nginx site's CSP (comments_service/security.py says
+# how). An "inline" snippet is inline script, which the policy never runs.
 # Add the cookies it sets to SITE_COOKIES, kind "Analytics", so that opting out
 # expires them and the Privacy page lists them.
 ANALYTICS = None

@@ -50,4 +50,5 @@ def posts_by_slug():
 
 def site_context():
     """Template variables that make the service's pages match the static site."""
-    return {"SITEURL": "", **current().get("site", {})}
+    # THEME_ASSETS: empty until the first build writes the registry (links then render empty).
+    return {"SITEURL": "", "THEME_ASSETS": {}, **current().get("site", {})}

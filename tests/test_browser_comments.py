@@ -26,7 +26,8 @@ def blocked_script_page(browser):
     where axe-core (itself JavaScript) can still run."""
     context = browser.new_context()
     page = context.new_page()
-    page.route("**/theme/js/comments.js", lambda route: route.abort())
+    # Any name of the script: the plain one and its fingerprinted copy.
+    page.route("**/theme/js/comments*.js", lambda route: route.abort())
     yield page
     context.close()
 

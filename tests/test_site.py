@@ -3,7 +3,8 @@
 import json
 import xml.etree.ElementTree as ET
 
-from support import ORIGIN, draft_posts, published_posts
+from comments_service import assets
+from support import ORIGIN, ROOT, draft_posts, published_posts
 
 POSTS = published_posts()
 MENTOR_POST = next(p for p in POSTS if p.slug == "meet-mentors-through-informational-interviews")
@@ -207,7 +208,8 @@ def test_atom_and_rss_feeds_have_every_post_with_absolute_links(published_site):
 def test_production_build_has_absolute_urls_and_no_drafts(published_site):
     page = published_site.page(MENTOR_POST.url)
     assert page.select_one(".sidebar a")["href"].startswith(ORIGIN + "/")
-    assert page.select_one('link[rel="stylesheet"]')["href"] == ORIGIN + "/theme/css/site.css"
+    stylesheet = assets.theme_assets(ROOT / "theme")["css/site.css"]
+    assert page.select_one('link[rel="stylesheet"]')["href"] == f"{ORIGIN}/{stylesheet}"
     assert page.select_one('link[rel="canonical"]')["href"] == ORIGIN + MENTOR_POST.url
     assert not (published_site.path / "drafts").exists()
     for draft in draft_posts():

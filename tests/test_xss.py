@@ -6,8 +6,8 @@ import json
 import pytest
 from bs4 import BeautifulSoup
 
-from comments_service import db
-from support import MENTOR_URL, csrf_token, submit_comment
+from comments_service import assets, db
+from support import MENTOR_URL, ROOT, csrf_token, submit_comment
 
 PAYLOADS = [
     "<script>alert('xss')</script>",
@@ -32,7 +32,10 @@ PAYLOADS = [
     "<!--<script>alert(1)//-->",
     "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>",
 ]
-OUR_SCRIPTS = {"/theme/js/comments.js", "/theme/js/consent.js"}
+# The theme's scripts, by the fingerprinted names the pages link.
+OUR_SCRIPTS = {
+    "/" + url for name, url in assets.theme_assets(ROOT / "theme").items() if name.endswith(".js")
+}
 HOSTILE_NAME = '<img src=x onerror=alert("name")>'
 HOSTILE_WEBSITE = "javascript:alert(document.cookie)"
 
