@@ -8,7 +8,7 @@ PORT   ?= 8000
 export PORT
 
 .DEFAULT_GOAL := help
-.PHONY: help serve serve-prod test html publish newpost bench lint browser clean
+.PHONY: help serve serve-prod test html publish newpost backup restore bench lint browser clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -45,6 +45,13 @@ publish: $(VENV)/.runtime-installed ## Build the production site into output/ wi
 newpost: $(VENV)/.runtime-installed ## Create a dated post skeleton: make newpost TITLE="How to ..."
 	@test -n "$(TITLE)" || { echo 'Usage: make newpost TITLE="How to meet potential mentors"' >&2; exit 2; }
 	$(BIN)/python -m comments_service.newpost "$(TITLE)"
+
+backup: $(VENV)/.runtime-installed ## Online backup of the database into backups/ beside it (keeps the last 14)
+	$(BIN)/flask --app comments_service db backup
+
+restore: $(VENV)/.runtime-installed ## Restore the database from a backup: make restore FILE=var/backups/comments-....db
+	@test -n "$(FILE)" || { echo 'Usage: make restore FILE=var/backups/comments-20260101T030000Z.db' >&2; exit 2; }
+	$(BIN)/flask --app comments_service db restore "$(FILE)"
 
 bench: $(VENV)/.dev-installed ## Run the benchmarks (BENCH_QUICK=1 for a fast smoke run); writes bench/RESULTS.md
 	$(BIN)/python bench/run.py

@@ -11,6 +11,7 @@ Decisions and imports re-publish the site, as the web queue does.
 """
 
 import json
+import os
 import secrets
 from datetime import datetime
 
@@ -140,14 +141,21 @@ for _action in ACTIONS:
 
 
 @comments_cli.command("export")
-@click.argument("file", type=click.File("w", encoding="utf-8"))
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 def comments_export(file):
     """Write every comment to FILE as JSON ('-' for standard output)."""
     rows = db.export_comments(db.get_db())
-    json.dump({"comments": rows}, file, indent=1, ensure_ascii=False)
-    file.write("\n")
-    if file.name != "<stdout>":
-        click.echo(f"{len(rows)} comments exported.", err=True)
+    document = json.dumps({"comments": rows}, indent=1, ensure_ascii=False) + "\n"
+    if file == "-":
+        click.echo(document, nl=False)
+        return
+    # Readers' emails: the owner's eyes only, whatever the umask (fchmod: an
+    # existing file would keep its mode).
+    fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with open(fd, "w", encoding="utf-8") as out:
+        out.write(document)
+    click.echo(f"{len(rows)} comments exported.", err=True)
 
 
 @comments_cli.command("import")
@@ -218,5 +226,9 @@ def validated_rows(data):
 
 
 def init_app(app):
+    # Imported here: backup.py uses this module's helpers (republish).
+    from comments_service import backup
+
     app.cli.add_command(admin_cli)
     app.cli.add_command(comments_cli)
+    app.cli.add_command(backup.db_cli)

@@ -17,7 +17,7 @@ import os
 import sqlite3
 import threading
 from collections import OrderedDict
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -118,6 +118,11 @@ def connect(path, migrate=True):
     """Open the database at ``path``; with ``migrate``, create it or bring its schema
     up to date first (done once at start-up; per-request connections skip it)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
+    # Readers' emails and the admins' password hashes: the owner's eyes only.
+    # Created here rather than by SQLite (which honours the umask, often 022);
+    # SQLite gives the -wal and -shm files the database file's mode.
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     # timeout: how long a writer waits for another one's transaction to end.
     conn = sqlite3.connect(str(path), timeout=10, check_same_thread=False)
     db = Database(conn)
