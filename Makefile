@@ -8,7 +8,7 @@ PORT   ?= 8000
 export PORT
 
 .DEFAULT_GOAL := help
-.PHONY: help serve serve-prod test html publish newpost backup restore bench lint browser clean
+.PHONY: help serve serve-prod test html publish rollback newpost backup restore bench lint system-packages clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -25,26 +25,33 @@ $(VENV)/.dev-installed: pyproject.toml $(VENV)/.runtime-installed
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $@
 
+# Which mode each target runs in: comments_service/config.py decides the rest
+# (settings file, output folder, database, origin, secret) from BLOG_ENV.
+DEV  := BLOG_ENV=development
+PROD := BLOG_ENV=production
+
 serve: $(VENV)/.runtime-installed ## Build the site and serve site + comments at http://127.0.0.1:$(PORT), rebuilding on change
-	FLASK_DEVELOPMENT=1 $(BIN)/python -m comments_service.serve
+	$(DEV) $(BIN)/python -m comments_service.serve
 
-serve-prod: $(VENV)/.runtime-installed ## Production server (gunicorn, several workers) on 127.0.0.1:$(PORT); needs SECRET_KEY
-	@test -n "$$SECRET_KEY" || { echo 'make serve-prod needs SECRET_KEY (e.g. SECRET_KEY=$$(python3 -c "import secrets; print(secrets.token_hex(32))"))' >&2; exit 2; }
-	@# The gunicorn master builds the site, then forks the workers (gunicorn_conf.py).
-	$(BIN)/gunicorn --config comments_service/gunicorn_conf.py 'comments_service:create_app()'
+serve-prod: $(VENV)/.runtime-installed ## Production server (gunicorn, several workers) on 127.0.0.1:$(PORT); needs SITE_URL and SECRET_KEY
+	@# The gunicorn master checks the settings, builds the live release, then forks the workers.
+	$(PROD) $(BIN)/gunicorn --config comments_service/gunicorn_conf.py 'comments_service:create_app()'
 
-test: $(VENV)/.dev-installed browser ## Run the whole test suite (browser tests included)
+test: $(VENV)/.dev-installed system-packages ## Run the whole test suite (browser tests included)
 	$(BIN)/python -m pytest
 
-html: $(VENV)/.runtime-installed ## Build the site into output/ with pelicanconf.py
-	$(BIN)/python -m comments_service.publish --settings pelicanconf.py --output output
+html: $(VENV)/.runtime-installed ## Build the development preview into output/ with pelicanconf.py
+	$(DEV) $(BIN)/python -m comments_service.publish
 
-publish: $(VENV)/.runtime-installed ## Build the production site into output/ with publishconf.py (needs SITE_URL)
-	$(BIN)/python -m comments_service.publish --settings publishconf.py --output output
+publish: $(VENV)/.runtime-installed ## Build a new production release with publishconf.py and put it live (needs SITE_URL)
+	$(PROD) $(BIN)/python -m comments_service.publish
+
+rollback: $(VENV)/.runtime-installed ## Put the previous production release live again
+	$(PROD) $(BIN)/python -m comments_service.publish --rollback
 
 newpost: $(VENV)/.runtime-installed ## Create a dated post skeleton: make newpost TITLE="How to ..."
 	@test -n "$(TITLE)" || { echo 'Usage: make newpost TITLE="How to meet potential mentors"' >&2; exit 2; }
-	$(BIN)/python -m comments_service.newpost "$(TITLE)"
+	$(DEV) $(BIN)/python -m comments_service.newpost "$(TITLE)"
 
 backup: $(VENV)/.runtime-installed ## Online backup of the database into backups/ beside it (keeps the last 14)
 	$(BIN)/flask --app comments_service db backup
@@ -60,14 +67,18 @@ lint: $(VENV)/.dev-installed ## Run ruff (lint and format check)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# Browser tests drive Debian's chromium (Playwright cannot download browsers here).
-browser:
-	@command -v chromium >/dev/null 2>&1 || { \
+# Browser tests drive Debian's chromium (Playwright cannot download browsers
+# here); the deployment test runs Debian's nginx with the shipped configuration.
+SYSTEM_PACKAGES := chromium nginx
+system-packages:
+	@missing=""; for tool in $(SYSTEM_PACKAGES); do \
+	  command -v $$tool >/dev/null 2>&1 || [ -x /usr/sbin/$$tool ] || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else \
-	    echo "Browser tests need Debian's chromium: sudo apt-get install chromium" >&2; exit 1; \
-	  fi; }
+	    echo "The tests need Debian's$$missing: sudo apt-get install$$missing" >&2; exit 1; \
+	  fi; fi
 
 clean: ## Remove build output and caches (keeps var/ and its database)
 	rm -rf output cache .pytest_cache .ruff_cache

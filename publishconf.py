@@ -1,11 +1,18 @@
 """Pelican settings for production (`make publish`): absolute URLs from SITE_URL."""
 
+import importlib.util
 import os
-import sys
 
-# Import pelicanconf from beside this file, whatever the working directory.
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pelicanconf import *  # noqa: E402, F403
+# Run the pelicanconf.py beside this file, whatever the working directory, and
+# afresh each time: a running service builds several releases, each with its
+# own copy (a plain import would reuse the first one it ever loaded).
+_spec = importlib.util.spec_from_file_location(
+    "pelicanconf_for_publish",
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "pelicanconf.py"),
+)
+_development = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_development)
+globals().update({k: v for k, v in vars(_development).items() if k.isupper()})
 
 SITEURL = os.environ.get("SITE_URL", "").rstrip("/")
 if not SITEURL.startswith(("https://", "http://")):

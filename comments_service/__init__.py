@@ -1,21 +1,25 @@
 """The comment service: a small Flask app beside the static site.
 
 ``create_app`` is the only entry point. Configuration is layered, as in
-Flask's tutorial: defaults, then the contract's environment variables
-(``COMMENTS_DB``, ``SECRET_KEY``, ``SITE_URL``, ``RATELIMIT_ENABLED``), then
-any ``FLASK_*`` variable, then the mapping a test passes in.
+Flask's tutorial: defaults, then what ``config.load()`` decides from the
+environment (mode, Pelican settings, site folder, database, origin, secret),
+then ``RATELIMIT_ENABLED``, then any ``FLASK_*`` variable, then the mapping a
+test passes in.
 """
 
 import os
-import secrets
-from pathlib import Path
 
-# Environment variables named by the contract (DESIGN.md), without a prefix.
-CONTRACT_ENV = ("COMMENTS_DB", "SECRET_KEY", "SITE_URL", "RATELIMIT_ENABLED")
+from comments_service import config as deployment_config
 
 
 def create_app(test_config=None):
-    """Create and configure the app."""
+    """Create and configure the app.
+
+    In production it refuses to serve without ``SITE_URL`` and ``SECRET_KEY``
+    (``config.ConfigError``, one line). Under the ``flask`` console both may
+    be missing: a command that signs nothing and publishes nothing needs
+    neither, and one that publishes says what is missing.
+    """
     # Imported here, not at the top: the Pelican plugin lives in this package
     # and every site build would otherwise pay for importing Flask.
     from flask import Flask
@@ -23,17 +27,12 @@ def create_app(test_config=None):
     from werkzeug.middleware.proxy_fix import ProxyFix
 
     app = Flask(__name__)
-    project_root = Path(app.root_path).parent
+    deployment = deployment_config.load()
     app.config.from_mapping(
-        # True only under `make serve` (FLASK_DEVELOPMENT=1): relaxes the
-        # SECRET_KEY requirement and the Secure cookie flag.
-        DEVELOPMENT=False,
-        SECRET_KEY=None,
-        COMMENTS_DB=str(project_root / "var" / "comments.db"),
-        SITE_DIR=str(project_root / "output"),
-        PELICAN_SETTINGS=str(project_root / "pelicanconf.py"),
-        THEME_TEMPLATES=str(project_root / "theme" / "templates"),
-        SITE_URL=None,
+        # DEVELOPMENT (BLOG_ENV=development) relaxes the SECRET_KEY
+        # requirement and the Secure cookie flag; see config.py for the rest.
+        **deployment.as_mapping(),
+        THEME_TEMPLATES=str(deployment_config.PROJECT_ROOT / "theme" / "templates"),
         RATELIMIT_ENABLED=True,
         # Serve the built site too (one process for `make serve`); in
         # production nginx serves it and proxies only the service's prefixes.
@@ -64,9 +63,8 @@ def create_app(test_config=None):
         SMTP_TO=None,
         SMTP_STARTTLS=True,
     )
-    for key in CONTRACT_ENV:
-        if key in os.environ:
-            app.config[key] = os.environ[key]
+    if "RATELIMIT_ENABLED" in os.environ:
+        app.config["RATELIMIT_ENABLED"] = os.environ["RATELIMIT_ENABLED"]
     app.config["RATELIMIT_ENABLED"] = str(app.config["RATELIMIT_ENABLED"]).lower() not in {
         "0",
         "false",
@@ -76,7 +74,7 @@ def create_app(test_config=None):
     if test_config:
         app.config.update(test_config)
 
-    app.config["SECRET_KEY"] = app.config["SECRET_KEY"] or development_secret_key(app)
+    check_serving_config(app, deployment)
     if app.config["SESSION_COOKIE_SECURE"] is None:
         app.config["SESSION_COOKIE_SECURE"] = not app.config["DEVELOPMENT"]
 
@@ -120,20 +118,18 @@ def create_app(test_config=None):
     return app
 
 
-def development_secret_key(app):
-    """Return the development key kept in var/, creating it on first use.
-
-    Outside development there is no fallback: a guessable or per-process key
-    would let anyone forge sessions or break them on every restart.
-    """
-    if not app.config["DEVELOPMENT"]:
-        raise RuntimeError(
-            "SECRET_KEY is not set. Set it in the environment, e.g. "
-            "SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
+def check_serving_config(app, deployment):
+    """Fill in the development secret, or refuse a production app lacking a setting."""
+    if app.config["DEVELOPMENT"]:
+        app.config["SECRET_KEY"] = app.config["SECRET_KEY"] or deployment_config.development_secret(
+            app.config["COMMENTS_DB"]
         )
-    key_file = Path(app.config["COMMENTS_DB"]).parent / "secret_key"
-    if not key_file.exists():
-        key_file.parent.mkdir(parents=True, exist_ok=True)
-        key_file.write_text(secrets.token_hex(32))
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
+        return
+    import click
+
+    if click.get_current_context(silent=True) is not None:
+        return  # a console command: see the docstring of create_app
+    if not app.config["SITE_URL"]:
+        deployment.require("SITE_URL")
+    if not app.config["SECRET_KEY"]:
+        deployment.require("SECRET_KEY")

@@ -25,21 +25,30 @@ from pelican import Pelican, signals
 from pelican.settings import read_settings
 
 
+def default_lock_file(output_dir):
+    """The lock of a site published straight into ``output_dir`` (development)."""
+    output_dir = Path(output_dir)
+    return output_dir.parent / f".{output_dir.name}.publish-lock"
+
+
 @contextmanager
-def publishing_lock(output_dir):
+def publishing_lock(lock_file):
     """One publish at a time per site, across threads and processes (gunicorn
-    workers, the CLI): an exclusive flock on a file beside the output folder."""
-    lock_path = output_dir.parent / f".{output_dir.name}.publish-lock"
-    with open(lock_path, "w") as lock_file:
-        fcntl.flock(lock_file, fcntl.LOCK_EX)
+    workers, the CLI, `make publish`): an exclusive flock on ``lock_file``."""
+    with open(lock_file, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
         finally:
-            fcntl.flock(lock_file, fcntl.LOCK_UN)
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class BuildError(Exception):
     """The site could not be built; the live site is unchanged."""
+
+
+class SwitchedAway(Exception):
+    """The live site was switched to another release meanwhile; nothing was written."""
 
 
 class _ErrorCollector(logging.Handler):
@@ -108,15 +117,19 @@ def read_sources_stamp(output_dir):
         return None
 
 
-def build_site(settings_file, output_dir, overrides=None, after_sync=None):
+def build_site(
+    settings_file, output_dir, overrides=None, after_sync=None, lock_file=None, still_live=None
+):
     """Build the site described by ``settings_file`` and publish it into ``output_dir``.
 
     Returns the build's settings and generators (templates and context, warm).
     ``settings["SOURCES_FINGERPRINT"]`` is the fingerprint of the sources it
     was built from, also written beside the output (``read_sources_stamp``), so
     a warm publisher can tell that someone rebuilt the site from changed posts
-    or theme. ``after_sync(generators)`` runs while the publishing lock is
-    still held.
+    or theme. ``after_sync(generators)`` runs while the publishing lock
+    (``lock_file``, by default beside the output) is still held.
+    ``still_live()``, checked under the lock, says whether ``output_dir`` is
+    still the live site; when it is not, nothing is written (``SwitchedAway``).
     """
     output_dir = Path(output_dir).resolve()
     output_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -137,7 +150,9 @@ def build_site(settings_file, output_dir, overrides=None, after_sync=None):
         if errors:
             raise BuildError("; ".join(errors))
         staging.chmod(0o755)
-        with publishing_lock(output_dir):
+        with publishing_lock(lock_file or default_lock_file(output_dir)):
+            if still_live and not still_live():
+                raise SwitchedAway(output_dir)
             sync_tree(staging, output_dir)
             stamp = sources_stamp_path(output_dir)
             written = stamp.with_name(stamp.name + ".tmp")

@@ -61,15 +61,15 @@ def ensure_admin(database, username=None, password=None):
 def republish(changed_posts=None):
     try:
         publish.publish_site(current_app.config, changed_posts)
+    except publish.ConfigError as exc:
+        raise click.ClickException(f"Saved, but the site was not rebuilt: {exc}") from exc
     except publish.BuildError as exc:
         raise click.ClickException(f"Saved, but the site could not be rebuilt: {exc}") from exc
 
 
 def flush_pending_build():
     """A console command ends its process: run a scheduled full build now."""
-    from comments_service.warm import publisher_for
-
-    publisher_for(current_app.config).flush()
+    publish.flush_pending(current_app.config)
 
 
 admin_cli = AppGroup("admin", help="Manage admin accounts.")

@@ -1,10 +1,23 @@
-"""gunicorn settings for `make serve-prod` (the production entry point)."""
+"""gunicorn settings for `make serve-prod` and the systemd unit (the production entry point).
+
+gunicorn --config comments_service/gunicorn_conf.py 'comments_service:create_app()'
+"""
 
 import multiprocessing
 import os
 import sys
 
-bind = f"127.0.0.1:{os.environ.get('PORT', '8000')}"
+from comments_service.config import ConfigError, load
+
+# Refuse to start, in one line, before anything is bound or built.
+try:
+    load().require("SITE_URL", "SECRET_KEY")
+except ConfigError as exc:
+    print(f"Not starting: {exc}", file=sys.stderr)
+    sys.exit(2)
+
+# GUNICORN_BIND=unix:/run/career-notes/gunicorn.sock behind nginx (deploy/).
+bind = os.environ.get("GUNICORN_BIND") or f"127.0.0.1:{os.environ.get('PORT', '8000')}"
 # Two per core: requests spend part of their time waiting on SQLite's fsync.
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2))
 worker_class = "gthread"
@@ -27,9 +40,10 @@ def when_ready(server):
     import gc
     from pathlib import Path
 
-    from comments_service.serve import rebuild
+    from comments_service.serve import prepare_admin, rebuild
 
     app = server.app.wsgi()
+    prepare_admin(app)
     if not rebuild(app) and not Path(app.config["SITE_DIR"], "index.html").exists():
         server.log.error("The site could not be built and there is no previous one to serve.")
         sys.exit(1)

@@ -1,47 +1,157 @@
 """The one front door for publishing: the admin, the console, `make serve`,
-`make html`/`make publish` and gunicorn's start-up build all call it.
+`make html`, `make publish`, `make rollback` and gunicorn's start-up build
+all call it.
 
-It chooses between the warm publisher's re-render of a few pages
-(``comments_service.warm``) and a full build (``comments_service.build``);
-neither of those modules imports this one.
+It owns the choice between the warm publisher's re-render of a few pages
+(``comments_service.warm``) and a full build (``comments_service.build``),
+and, in production, which release is live (``comments_service.releases``):
+a moderation decision is written into the release ``live`` points at when
+the site's lock is taken, so one that races `make publish` or `make
+rollback` lands in the new live release, never in the one just switched away
+from. Neither warm.py nor build.py imports this module.
 
-Run as ``python -m comments_service.publish --settings pelicanconf.py --output output``
-(what `make html` and `make publish` do).
+``config`` is any mapping with the keys of ``config.Deployment.as_mapping``
+(the Flask app's config has them).
+
+Run as ``python -m comments_service.publish [--rollback]`` (what `make html`,
+`make publish` and `make rollback` do; ``BLOG_ENV`` says which site).
 """
 
 import argparse
+import shutil
 import sys
+from pathlib import Path
 
-from comments_service.build import BuildError, build_site
-from comments_service.warm import publisher_for
+from comments_service import releases
+from comments_service.build import BuildError, SwitchedAway
+from comments_service.config import MISSING_SITE_URL, ConfigError, load
+from comments_service.warm import WarmPublisher, publisher_for
 
-__all__ = ["BuildError", "publish_site", "main"]
+__all__ = ["BuildError", "ConfigError", "publish_site", "publish_release", "rollback", "main"]
+
+# `make publish` or `make rollback` can switch the site between a decision
+# and its write; the write then goes to the new live release. Twice in a row
+# within one decision is already unlikely.
+SWITCH_RETRIES = 3
 
 
 def publish_site(config, changed_posts=None):
     """Re-publish the live site with the comments as they are now in the database.
 
     With ``changed_posts`` (slugs), only their pages are re-rendered by the warm
-    publisher, in milliseconds; without, the whole site is rebuilt.
+    publisher, in milliseconds; without, the whole site is rebuilt. In
+    production the first call ever builds the first release.
     """
-    publisher = publisher_for(config)
-    if changed_posts is None:
-        publisher.full_build()
-    else:
-        publisher.publish_posts(changed_posts)
+    for _attempt in range(SWITCH_RETRIES):
+        publisher, just_built = live_publisher(config)
+        try:
+            if just_built:
+                return  # the first release: built a moment ago, decisions included
+            if changed_posts is None:
+                publisher.full_build()
+            else:
+                publisher.publish_posts(changed_posts)
+            return
+        except SwitchedAway:
+            continue
+    raise BuildError("the live release kept changing while publishing; try again")
+
+
+def flush_pending(config):
+    """Run a scheduled Popular Posts build now (a console command is about to exit)."""
+    live_publisher(config)[0].flush()
+
+
+def live_publisher(config):
+    """The process's warm publisher for the site as it is live now, and whether
+    it has just built the site's first release."""
+    root = config.get("SITE_ROOT")
+    if root and not config.get("SITE_URL"):
+        raise ConfigError(MISSING_SITE_URL)  # production pages link to the site's origin
+    if not root:
+        target = releases.folder_target(config["PELICAN_SETTINGS"], config["SITE_DIR"])
+        return publisher_for(target, config["COMMENTS_DB"]), False
+    release = releases.live_release(root)
+    first_build = None
+    if release is None:  # a new server: its first release, from the project's sources
+        release, first_build = _new_release(config)
+    publisher = publisher_for(releases.release_target(root, release), config["COMMENTS_DB"])
+    if first_build:
+        publisher.adopt(first_build)  # warm already: no second build
+    return publisher, first_build is not None
+
+
+def publish_release(config):
+    """Build a complete new release from the project's sources and put it live.
+
+    What `make publish` does. The build runs aside; under the site's lock it
+    then catches up on decisions made meanwhile and switches ``live``, so no
+    decision is lost between the two. A failed build removes the new
+    release and leaves the live one as it was.
+    """
+    return _new_release(config)[0]
+
+
+def _new_release(config):
+    root = Path(config["SITE_ROOT"])
+    project = Path(config["PELICAN_SETTINGS"]).parent
+    release = releases.new_release(root, project)
+    try:
+        publisher = _build_and_switch(config, root, release)
+    except BaseException:
+        shutil.rmtree(release, ignore_errors=True)
+        raise
+    releases.prune(root)
+    return release, publisher
+
+
+def rollback(config):
+    """Put the previous release live again, with today's comments (`make rollback`).
+
+    It is rebuilt from its own sources first, so decisions made since it was
+    live are on its pages too."""
+    root = Path(config["SITE_ROOT"])
+    release = releases.previous_release(root)
+    _build_and_switch(config, root, release)
+    return release
+
+
+def _build_and_switch(config, root, release):
+    publisher = WarmPublisher(
+        releases.release_target(root, release, live=False), config["COMMENTS_DB"]
+    )
+    publisher.full_build(before_unlock=lambda: releases.switch(root, release))
+    return publisher
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Build the site into a folder, atomically.")
-    parser.add_argument("--settings", default="pelicanconf.py")
-    parser.add_argument("--output", default="output")
+    parser = argparse.ArgumentParser(
+        description="Build the site: development into output/, production into a new "
+        "release put live atomically (BLOG_ENV decides)."
+    )
+    parser.add_argument("--rollback", action="store_true", help="put the previous release live")
     args = parser.parse_args(argv)
     try:
-        build_site(args.settings, args.output)
+        deployment = load()
+        deployment.require("SITE_URL")
+        config = deployment.as_mapping()
+        if args.rollback:
+            if deployment.development:
+                raise ConfigError("Rollback is for production releases (BLOG_ENV=production).")
+            release = rollback(config)
+            print(f"Rolled back: {release.name} is live.")
+        elif deployment.development:
+            publish_site(config)
+            print(f"Development site built into {deployment.site_dir}/")
+        else:
+            release = publish_release(config)
+            print(f"Release {release.name} is live: {deployment.site_dir}/")
+    except (ConfigError, releases.ReleaseError) as exc:
+        print(exc, file=sys.stderr)
+        return 2
     except BuildError as exc:
-        print(f"Build failed, {args.output}/ left unchanged: {exc}", file=sys.stderr)
+        print(f"Build failed, the live site is unchanged: {exc}", file=sys.stderr)
         return 1
-    print(f"Site built into {args.output}/")
     return 0
 
 

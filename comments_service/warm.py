@@ -37,18 +37,29 @@ from pelican.paginator import Paginator
 from pelican.utils import sanitised_join
 
 from comments_service import db
-from comments_service.build import BuildError, build_site, publishing_lock, read_sources_stamp
+from comments_service.build import (
+    BuildError,
+    SwitchedAway,
+    build_site,
+    publishing_lock,
+    read_sources_stamp,
+)
 from comments_service.pelican_plugin import render_sidebar
 from comments_service.popularity import COMMENT_WEIGHT, is_featured
+from comments_service.releases import PublishTarget, folder_target
 from comments_service.render import comment_threads
 
 DEBOUNCE_SECONDS = 2.0
 
 
 class WarmPublisher:
-    def __init__(self, settings_file, output_dir, db_path, debounce=DEBOUNCE_SECONDS):
-        self.settings_file = str(settings_file)
-        self.output_dir = Path(output_dir).resolve()
+    """Publishes one site: ``target`` (a ``releases.PublishTarget``) says with which
+    settings, into which folder, under which lock, and whether it must be live."""
+
+    def __init__(self, target, db_path, debounce=DEBOUNCE_SECONDS):
+        self.target = target
+        self.settings_file = target.settings_file
+        self.output_dir = Path(target.output_dir).resolve()
         self.db_path = str(db_path)
         self.debounce = debounce
         self.articles = None  # the warm ArticlesGenerator
@@ -58,8 +69,17 @@ class WarmPublisher:
 
     # --- full builds --------------------------------------------------------
 
-    def full_build(self):
-        """Rebuild everything, then catch up on decisions made meanwhile."""
+    @classmethod
+    def for_folder(cls, settings_file, output_dir, db_path, **kwargs):
+        """A publisher writing straight into ``output_dir`` (development, tests)."""
+        return cls(folder_target(settings_file, output_dir), db_path, **kwargs)
+
+    def full_build(self, before_unlock=None):
+        """Rebuild everything, then catch up on decisions made meanwhile.
+
+        ``before_unlock()`` runs last, still under the site's lock (`make
+        publish` switches the live release there). Raises ``SwitchedAway``,
+        writing nothing, when the target is a release no longer live."""
         database = db.connect(self.db_path)
         try:
             first_unseen = db.last_decision_id(database)
@@ -80,13 +100,28 @@ class WarmPublisher:
                     self._render_and_write(site, database, decided)
             finally:
                 database.close()
+            if before_unlock:
+                before_unlock()
 
         settings, _generators = build_site(
-            self.settings_file, self.output_dir, {"COMMENTS": {"DB": self.db_path}}, catch_up
+            self.settings_file,
+            self.output_dir,
+            {"COMMENTS": {"DB": self.db_path}},
+            catch_up,
+            lock_file=self.target.lock_file,
+            still_live=self.target.still_live,
         )
         with self._state_lock:
             self.articles = built[0]
             self.sources = settings["SOURCES_FINGERPRINT"]
+
+    def adopt(self, other):
+        """Take the warm build of ``other``, a publisher of the same site under
+        another target (the release it built just went live)."""
+        with other._state_lock:
+            articles, sources = other.articles, other.sources
+        with self._state_lock:
+            self.articles, self.sources = articles, sources
 
     def schedule_full_build(self):
         """Run one full build after ``debounce`` seconds without a new request."""
@@ -109,7 +144,9 @@ class WarmPublisher:
             print("Background build failed, live site unchanged (see the message above).")
 
     def _arguments(self):
-        return [self.settings_file, str(self.output_dir), self.db_path]
+        target = self.target
+        live_root = [target.live_root] if target.live_root else []
+        return [target.settings_file, target.output_dir, self.db_path, target.lock_file, *live_root]
 
     def cancel_pending(self):
         with self._state_lock:
@@ -141,7 +178,9 @@ class WarmPublisher:
             return
         database = db.connect(self.db_path, migrate=False)
         try:
-            with publishing_lock(self.output_dir):
+            with publishing_lock(self.target.lock_file):
+                if not self.target.still_live():
+                    raise SwitchedAway(self.output_dir)
                 popular_changed = self._render_and_write(articles, database, slugs)
         finally:
             database.close()
@@ -434,24 +473,29 @@ def all_publishers():
         return list(_publishers.values())
 
 
-def publisher_for(config):
-    """The process's publisher for this site (created on first use)."""
-    key = (config["PELICAN_SETTINGS"], config["SITE_DIR"], config["COMMENTS_DB"])
+def publisher_for(target, db_path):
+    """The process's publisher for this target and database (created on first use)."""
+    key = (target, str(db_path))
     with _publishers_lock:
         if key not in _publishers:
-            _publishers[key] = WarmPublisher(*key)
+            _publishers[key] = WarmPublisher(target, db_path)
         return _publishers[key]
 
 
 def main(argv=None):
-    """``python -m comments_service.warm SETTINGS OUTPUT DB``: one full build
-    with catch-up (the publisher's debounced build runs this in a child)."""
-    settings_file, output_dir, db_path = argv if argv is not None else sys.argv[1:]
+    """``python -m comments_service.warm SETTINGS OUTPUT DB LOCK [LIVE_ROOT]``: one
+    full build with catch-up (the publisher's debounced build runs this in a child)."""
+    settings_file, output_dir, db_path, lock_file, *live_root = (
+        argv if argv is not None else sys.argv[1:]
+    )
+    target = PublishTarget(settings_file, output_dir, lock_file, *live_root)
     try:
-        WarmPublisher(settings_file, output_dir, db_path).full_build()
+        WarmPublisher(target, db_path).full_build()
     except BuildError as exc:
         print(f"Build failed, live site unchanged: {exc}", file=sys.stderr)
         return 1
+    except SwitchedAway:
+        pass  # a new release went live meanwhile, complete with its own build
     return 0
 
 

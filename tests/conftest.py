@@ -1,5 +1,6 @@
 """Shared fixtures: the built sample site, the Flask app and client, a browser."""
 
+import os
 import shutil
 import threading
 
@@ -17,6 +18,10 @@ from support import (
     AdminSession,
     Site,
 )
+
+# The suite runs as a developer's checkout does (development paths, pelicanconf.py,
+# no releases); a test of production says BLOG_ENV=production itself.
+os.environ["BLOG_ENV"] = "development"
 
 
 @pytest.fixture(autouse=True)
@@ -70,6 +75,7 @@ def app(tmp_path, live_site):
     app = create_app(
         {
             "TESTING": True,
+            "DEVELOPMENT": False,  # production's cookies and headers
             "SECRET_KEY": "test-secret",
             "COMMENTS_DB": str(tmp_path / "comments.db"),
             "SITE_DIR": str(live_site.path),

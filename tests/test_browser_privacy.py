@@ -5,6 +5,7 @@ Global Privacy Control, and in opt-in mode."""
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from conftest import serve_in_thread
+from pelican.settings import get_settings_from_file
 
 from comments_service import create_app, db
 from comments_service.build import build_site
@@ -24,8 +25,7 @@ ANALYTICS_COOKIE = {
 
 
 def build_with_analytics(output, mode):
-    from pelicanconf import SITE_COOKIES
-
+    SITE_COOKIES = get_settings_from_file(str(ROOT / "pelicanconf.py"))["SITE_COOKIES"]
     build_site(
         ROOT / "pelicanconf.py",
         output,

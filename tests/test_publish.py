@@ -4,9 +4,8 @@ import os
 
 import pytest
 
-from comments_service import publish
+from comments_service import config, publish
 from comments_service.build import BuildError, build_site, sync_tree
-from support import ROOT
 
 
 def snapshot(folder):
@@ -70,17 +69,19 @@ def test_sync_replaces_changed_files_only_and_removes_stale_ones(tmp_path):
     assert not (target / "old").exists()
 
 
-def test_make_publish_refuses_to_build_without_site_url(monkeypatch, tmp_path):
+def test_make_publish_refuses_to_build_without_site_url(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("BLOG_ENV", "production")
+    monkeypatch.setenv("SITE_ROOT", str(tmp_path / "site"))
     monkeypatch.delenv("SITE_URL", raising=False)
-    with pytest.raises(SystemExit, match="SITE_URL must be the production origin"):
-        publish.main(["--settings", str(ROOT / "publishconf.py"), "--output", str(tmp_path / "o")])
-    assert not (tmp_path / "o").exists()
+    assert publish.main([]) == 2
+    assert capsys.readouterr().err.strip().startswith("SITE_URL is not set")
+    assert not (tmp_path / "site").exists()
 
 
-def test_publish_command_reports_a_failed_build(project_copy, tmp_path, capsys):
+def test_publish_command_reports_a_failed_build(project_copy, monkeypatch, tmp_path, capsys):
     (project_copy / "theme" / "templates" / "index.html").write_text("{% block %}")
-    code = publish.main(
-        ["--settings", str(project_copy / "pelicanconf.py"), "--output", str(tmp_path / "o")]
-    )
-    assert code == 1
-    assert "Build failed" in capsys.readouterr().err
+    monkeypatch.setattr(config, "PROJECT_ROOT", project_copy)
+    monkeypatch.setenv("COMMENTS_DB", str(tmp_path / "c.db"))
+    assert publish.main([]) == 1
+    assert "Build failed, the live site is unchanged" in capsys.readouterr().err
+    assert not (project_copy / "output").exists()

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from comments_service import cli, create_app, db, serve
+from comments_service import create_app, serve
+from comments_service.config import ConfigError
 from support import ADMIN_PASSWORD, ADMIN_USER, MENTOR_SLUG, MENTOR_URL, ROOT, published_posts
 
 
@@ -53,10 +54,13 @@ def test_missing_pages_get_the_themed_404(client, path):
     assert b"Popular Posts" in response.data
 
 
-def test_production_refuses_to_start_without_a_secret_key(monkeypatch, tmp_path):
-    monkeypatch.delenv("SECRET_KEY", raising=False)
-    monkeypatch.delenv("FLASK_DEVELOPMENT", raising=False)
-    with pytest.raises(RuntimeError, match="SECRET_KEY is not set"):
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "SITE_URL"])
+def test_production_refuses_to_start_without_a_setting(monkeypatch, tmp_path, missing):
+    monkeypatch.setenv("BLOG_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "s")
+    monkeypatch.setenv("SITE_URL", "https://careers.example")
+    monkeypatch.delenv(missing)
+    with pytest.raises(ConfigError, match=f"^{missing} is not set"):
         create_app({"COMMENTS_DB": str(tmp_path / "c.db")})
 
 
@@ -70,6 +74,7 @@ def test_development_keeps_its_generated_secret_key_in_var(monkeypatch, tmp_path
 
 
 def test_contract_environment_variables_configure_the_app(monkeypatch, tmp_path):
+    monkeypatch.setenv("BLOG_ENV", "production")
     monkeypatch.setenv("COMMENTS_DB", str(tmp_path / "env.db"))
     monkeypatch.setenv("SECRET_KEY", "from-env")
     monkeypatch.setenv("SITE_URL", "https://careers.example")
@@ -79,6 +84,31 @@ def test_contract_environment_variables_configure_the_app(monkeypatch, tmp_path)
     assert app.config["SECRET_KEY"] == "from-env"
     assert app.config["SITE_URL"] == "https://careers.example"
     assert app.config["RATELIMIT_ENABLED"] is False
+
+
+@pytest.mark.parametrize("missing", ["SITE_URL", "SECRET_KEY"])
+def test_serve_prod_without_a_setting_says_so_in_one_line(tmp_path, missing):
+    env = {
+        **os.environ,
+        "SITE_URL": "https://careers.example",
+        "SECRET_KEY": "s",
+        "SITE_ROOT": str(tmp_path / "site"),
+        "COMMENTS_DB": str(tmp_path / "c.db"),
+    }
+    del env[missing]
+    done = subprocess.run(
+        ["make", "--no-print-directory", "serve-prod"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    lines = [line for line in done.stderr.splitlines() if not line.startswith("make")]
+    assert lines == [lines[0]] and lines[0].startswith(f"Not starting: {missing} is not set")
+    assert "Traceback" not in done.stderr + done.stdout
+    assert not (tmp_path / "site").exists()
 
 
 def wait_for(condition, timeout=60):
@@ -138,22 +168,24 @@ def test_a_broken_edit_keeps_serving_the_last_good_site(project_copy, tmp_path, 
 def test_serve_prod_builds_once_and_its_workers_start_warm(tmp_path):
     """`make serve-prod`'s gunicorn: the master builds the site before forking,
     and a worker's first moderation decision re-renders pages instead of
-    building the whole site again (Pelican says "Done: Processed ..." per build)."""
-    site_dir, db_path = tmp_path / "output", tmp_path / "comments.db"
-    app = create_app(
-        {"COMMENTS_DB": str(db_path), "SECRET_KEY": "x", "PASSWORD_HASH": "scrypt:1024:8:1"}
-    )
-    with app.app_context():
-        cli.set_admin_password(db.get_db(), ADMIN_USER, ADMIN_PASSWORD)
+    building the whole site again (Pelican says "Done: Processed ..." per build).
+    It runs in production: the first release is built with publishconf.py, and
+    the admin named by ADMIN_USERNAME/ADMIN_PASSWORD exists."""
+    site_root, db_path = tmp_path / "site", tmp_path / "comments.db"
+    site_dir = site_root / "live" / "site"
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {
         **os.environ,
+        "BLOG_ENV": "production",
         "PORT": str(port),
+        "SITE_URL": f"http://127.0.0.1:{port}",
         "SECRET_KEY": "serve-prod-test-secret",
         "COMMENTS_DB": str(db_path),
-        "FLASK_SITE_DIR": str(site_dir),
+        "SITE_ROOT": str(site_root),
+        "ADMIN_USERNAME": ADMIN_USER,
+        "ADMIN_PASSWORD": ADMIN_PASSWORD,
         "FLASK_SESSION_COOKIE_SECURE": "false",  # plain http on loopback
         "WEB_CONCURRENCY": "2",
     }
@@ -214,7 +246,10 @@ def test_serve_prod_builds_once_and_its_workers_start_warm(tmp_path):
             {"csrf_token": token, "view": "pending", "action": f"approve:{comment_id}"},
         )
 
-        assert "Served warm, I hope." in fetch(MENTOR_URL)
+        post = fetch(MENTOR_URL)
+        assert "Served warm, I hope." in post
+        assert f'<link rel="canonical" href="{env["SITE_URL"]}{MENTOR_URL}">' in post
+        assert not (site_dir / "drafts").exists()
         assert log_path.read_text().count("Done: Processed") == 1, log_path.read_text()
     finally:
         os.killpg(server.pid, signal.SIGTERM)

@@ -28,7 +28,7 @@ def snapshot(folder):
 def setup(tmp_path):
     db_path = tmp_path / "comments.db"
     db.connect(db_path).close()
-    publisher = WarmPublisher(ROOT / "pelicanconf.py", tmp_path / "live", db_path)
+    publisher = WarmPublisher.for_folder(ROOT / "pelicanconf.py", tmp_path / "live", db_path)
     publisher.full_build()
     database = db.connect(db_path)
     yield publisher, database, tmp_path
@@ -136,7 +136,7 @@ def test_unapprove_and_delete_go_through_the_warm_path_too(setup):
 def test_concurrent_decisions_from_two_processes_converge(setup):
     """Two publishers on one site stand for two gunicorn workers."""
     publisher, database, tmp_path = setup
-    other = WarmPublisher(publisher.settings_file, publisher.output_dir, publisher.db_path)
+    other = WarmPublisher(publisher.target, publisher.db_path)
     other.full_build()
     slugs = [MENTOR_SLUG, OLDEST_SLUG, "keep-a-brag-document", "ask-for-feedback-that-helps"]
 
@@ -203,7 +203,7 @@ def test_a_decision_does_not_undo_an_edit_published_by_another_build(project_cop
     db_path = tmp_path / "comments.db"
     db.connect(db_path).close()
     live = tmp_path / "live"
-    publisher = WarmPublisher(project_copy / "pelicanconf.py", live, db_path)
+    publisher = WarmPublisher.for_folder(project_copy / "pelicanconf.py", live, db_path)
     publisher.full_build()
     source = next((project_copy / "content" / "posts").glob(f"*{MENTOR_SLUG}*.md"))
     source.write_text(source.read_text() + "\nA paragraph the author added later.\n")
