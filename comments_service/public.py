@@ -123,8 +123,9 @@ def submit():
 
 
 def admin_queue_url():
-    base = current_app.config.get("SITE_URL") or request.host_url
-    return base.rstrip("/") + "/admin/"
+    # From the configured origin, never the request's Host header: a forged
+    # Host would otherwise put a stranger's link in the admin's email.
+    return current_app.config["SITE_URL"].rstrip("/") + "/admin/"
 
 
 def parent_for_display(parent_id, post):

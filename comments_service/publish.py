@@ -46,15 +46,33 @@ def publish_site(config, changed_posts=None):
         publisher, just_built = live_publisher(config)
         try:
             if just_built:
-                return  # the first release: built a moment ago, decisions included
-            if changed_posts is None:
-                publisher.full_build()
+                written = None  # the first release: built a moment ago, decisions included
+            elif changed_posts is None:
+                written = publisher.full_build()
             else:
-                publisher.publish_posts(changed_posts)
-            return
+                written = publisher.publish_posts(changed_posts)
         except SwitchedAway:
             continue
+        mirror_to_object_store(publisher.output_dir, written)
+        return
     raise BuildError("the live release kept changing while publishing; try again")
+
+
+def mirror_to_object_store(site_dir, written):
+    """With ``S3_BUCKET`` set, send the bucket what changed: a decision's pages,
+    or after a full build whatever differs (``comments_service.object_store``)."""
+    # Imported here: boto3 is loaded only by sites that use a bucket.
+    from comments_service import object_store
+
+    if not object_store.configured():
+        return
+    try:
+        if written is None:
+            object_store.upload_site(site_dir)
+        else:
+            object_store.push_pages(site_dir, written)
+    except object_store.ObjectStoreError as exc:
+        raise BuildError(f"the site is updated, but not the bucket: {exc}") from exc
 
 
 def flush_pending(config):
@@ -68,16 +86,21 @@ def live_publisher(config):
     root = config.get("SITE_ROOT")
     if root and not config.get("SITE_URL"):
         raise ConfigError(MISSING_SITE_URL)  # production pages link to the site's origin
+    first_build = None
     if not root:
         target = releases.folder_target(config["PELICAN_SETTINGS"], config["SITE_DIR"])
-        return publisher_for(target, config["COMMENTS_DB"]), False
-    release = releases.live_release(root)
-    first_build = None
-    if release is None:  # a new server: its first release, from the project's sources
-        release, first_build = _new_release(config)
-    publisher = publisher_for(releases.release_target(root, release), config["COMMENTS_DB"])
-    if first_build:
-        publisher.adopt(first_build)  # warm already: no second build
+        publisher = publisher_for(target, config["COMMENTS_DB"])
+    else:
+        release = releases.live_release(root)
+        if release is None:  # a new server: its first release, from the project's sources
+            release, first_build = _new_release(config)
+        publisher = publisher_for(releases.release_target(root, release), config["COMMENTS_DB"])
+        if first_build:
+            publisher.adopt(first_build)  # warm already: no second build
+    if publisher.after_background_build is None:
+        publisher.after_background_build = lambda: mirror_to_object_store(
+            publisher.output_dir, None
+        )
     return publisher, first_build is not None
 
 
@@ -89,7 +112,9 @@ def publish_release(config):
     decision is lost between the two. A failed build removes the new
     release and leaves the live one as it was.
     """
-    return _new_release(config)[0]
+    release = _new_release(config)[0]
+    mirror_to_object_store(releases.site_of(release), None)
+    return release
 
 
 def _new_release(config):
@@ -113,6 +138,7 @@ def rollback(config):
     root = Path(config["SITE_ROOT"])
     release = releases.previous_release(root)
     _build_and_switch(config, root, release)
+    mirror_to_object_store(releases.site_of(release), None)
     return release
 
 

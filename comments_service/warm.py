@@ -66,6 +66,9 @@ class WarmPublisher:
         self.sources = None  # fingerprint of the posts, theme and settings of the warm build
         self._state_lock = threading.Lock()
         self._timer = None
+        # Called after a background full build succeeded (the front door
+        # mirrors the site to a bucket there); this module calls nothing above it.
+        self.after_background_build = None
 
     # --- full builds --------------------------------------------------------
 
@@ -142,6 +145,8 @@ class WarmPublisher:
         )
         if done.returncode:
             print("Background build failed, live site unchanged (see the message above).")
+        elif self.after_background_build:
+            self.after_background_build()
 
     def _arguments(self):
         target = self.target
@@ -165,7 +170,8 @@ class WarmPublisher:
     # --- decisions ------------------------------------------------------------
 
     def publish_posts(self, slugs):
-        """Re-render the pages that show these posts' comments."""
+        """Re-render the pages that show these posts' comments; return the
+        paths written (relative to the output), or None after a full build."""
         with self._state_lock:
             articles = self.articles
             stale = self.sources != read_sources_stamp(self.output_dir)
@@ -175,21 +181,23 @@ class WarmPublisher:
             # restart's build, another worker): warm up with a full build, so
             # this decision does not put back what the pages were before.
             self.full_build()
-            return
+            return None
         database = db.connect(self.db_path, migrate=False)
         try:
             with publishing_lock(self.target.lock_file):
                 if not self.target.still_live():
                     raise SwitchedAway(self.output_dir)
-                popular_changed = self._render_and_write(articles, database, slugs)
+                popular_changed, written = self._render_and_write(articles, database, slugs)
         finally:
             database.close()
         if popular_changed:
             self.schedule_full_build()
+        return written
 
     def _render_and_write(self, site, database, slugs):
-        """Refresh the data, render the affected pages, write them; True if
-        Popular Posts changed (every page's sidebar then needs a full build).
+        """Refresh the data, render the affected pages, write them; return
+        whether Popular Posts changed (every page's sidebar then needs a full
+        build) and the paths written.
 
         Only what these pages show is refreshed, so the work does not grow
         with the number of posts."""
@@ -218,7 +226,7 @@ class WarmPublisher:
         for article in changed:
             pages.update(render_pages_showing(site, article, refresh_counts))
         write_atomically(self.output_dir, pages)
-        return popular_changed
+        return popular_changed, list(pages)
 
 
 class SiteIndex:

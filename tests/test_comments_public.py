@@ -319,7 +319,12 @@ def test_the_admin_is_emailed_about_a_new_comment(app, client, smtp_server):
         SMTP_TO="maya@careers.example",
         SITE_URL="https://careers.example",
     )
-    submit_comment(client, name="Eve\r\nBcc: x@evil.example", body="<script>alert(1)</script> hi")
+    submit_comment(
+        client,
+        name="Eve\r\nBcc: x@evil.example",
+        body="<script>alert(1)</script> hi",
+        headers={"Host": "evil.example"},  # the link must not follow a forged Host
+    )
     assert inbox.arrived.wait(10), "no email arrived"
     envelope = inbox.messages[0]
     assert envelope.rcpt_tos == ["maya@careers.example"]

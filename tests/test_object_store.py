@@ -6,8 +6,9 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from comments_service import object_store
+from comments_service import db, object_store
 from comments_service.object_store import ObjectStoreError, push_pages, upload_site
+from support import MENTOR_URL, submit_comment
 
 FINGERPRINTED_CSS = "theme/css/extra.0123abcd.css"  # ours: independent of the theme's names
 
@@ -208,3 +209,18 @@ def test_site_upload_command_without_a_bucket_says_so_in_one_line(runner, monkey
         "Error: S3_BUCKET is not set: name the bucket to upload the site to "
         "(and S3_ENDPOINT_URL for a store other than AWS).\n"
     )
+
+
+def test_a_moderation_decision_reaches_the_bucket(app, admin, bucket, without_rate_limits):
+    """The publishing front door sends a decision's pages to the bucket when S3_BUCKET is set."""
+    client = app.test_client()
+    assert submit_comment(client, body="Mirrored to the bucket after approval.").status_code == 202
+    admin.login()
+    database = db.connect(app.config["COMMENTS_DB"])
+    newest = database.execute("select max(id) from comments").fetchone()[0]
+    database.close()
+    assert admin.act("approve", newest).status_code == 303
+
+    page = MENTOR_URL.strip("/") + "/index.html"
+    assert b"Mirrored to the bucket after approval." in body(bucket, page)
+    assert head(bucket, page)["CacheControl"] == "no-cache"
