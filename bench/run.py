@@ -365,6 +365,10 @@ def bench_approval_to_live(n_posts, samples=APPROVAL_SAMPLES, workdir=None):
             "SITE_DIR": str(site_dir),
             "COMMENTS_DB": str(db_path),
             "PELICAN_SETTINGS": str(settings_file),
+            # Production's code paths, publishing straight into the corpus's
+            # folder instead of releases under SITE_ROOT.
+            "SITE_ROOT": None,
+            "SITE_URL": "http://127.0.0.1",
             "SECRET_KEY": secrets.token_hex(32),
             "PASSWORD_HASH": "scrypt:1024:8:1",
             "RATELIMIT_ENABLED": False,
@@ -665,11 +669,14 @@ def gunicorn_server(site_dir, db_path, workdir, settings_file):
     port = free_port()
     env = {
         **os.environ,
+        "BLOG_ENV": "production",
         "PORT": str(port),
+        "SITE_URL": f"http://127.0.0.1:{port}",
         "SECRET_KEY": secrets.token_hex(32),
         "COMMENTS_DB": str(db_path),
         "RATELIMIT_ENABLED": "0",
         "FLASK_SITE_DIR": str(site_dir),
+        "FLASK_SITE_ROOT": "null",  # the corpus's own folder, not releases (JSON null)
         # The master builds the site it serves (gunicorn_conf.py): this one.
         "FLASK_PELICAN_SETTINGS": str(settings_file),
     }
