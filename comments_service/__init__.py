@@ -27,7 +27,14 @@ def create_app(test_config=None):
     from werkzeug.middleware.proxy_fix import ProxyFix
 
     app = Flask(__name__)
-    deployment = deployment_config.load()
+    try:
+        deployment = deployment_config.load()
+    except deployment_config.ConfigError as exc:
+        import click
+
+        if click.get_current_context(silent=True) is not None:
+            raise click.UsageError(str(exc)) from None  # one line, no traceback
+        raise
     app.config.from_mapping(
         # DEVELOPMENT (BLOG_ENV=development) relaxes the SECRET_KEY
         # requirement and the Secure cookie flag; see config.py for the rest.

@@ -1,6 +1,10 @@
 """Console commands for a terminal admin, and what `make serve` does to admins."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 from werkzeug.security import check_password_hash
 
@@ -117,3 +121,67 @@ def test_import_refuses_a_file_that_fails_the_allow_list(runner, database, tmp_p
         result = runner.invoke(args=["comments", "import", str(bad)])
         assert result.exit_code != 0 and message in result.output, content
     assert db.export_comments(database) == []
+
+
+def console(*args, env, input=None):
+    """The real `flask` console command, as an admin types it on the server."""
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "flask"), "--app", "comments_service", *args],
+        env=env,
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def production_env(tmp_path, **extra):
+    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "SITE_URL")}
+    return {
+        **env,
+        "BLOG_ENV": "production",
+        "COMMENTS_DB": str(tmp_path / "comments.db"),
+        "SITE_ROOT": str(tmp_path / "site"),
+        **extra,
+    }
+
+
+def test_console_commands_that_sign_nothing_work_in_production_without_the_secret(tmp_path):
+    env = production_env(tmp_path)
+    created = console("admin", "create", "maya", env=env, input="a-strong-secret\n" * 2)
+    assert created.returncode == 0, created.stderr
+    changed = console("admin", "set-password", "maya", env=env, input="another-secret\n" * 2)
+    assert changed.returncode == 0, changed.stderr
+    listed = console("comments", "list", env=env)
+    assert listed.returncode == 0 and "No pending comments." in listed.stdout
+    database = db.connect(tmp_path / "comments.db")
+    assert check_password_hash(
+        db.get_admin(database, username="maya")["password_hash"], "another-secret"
+    )
+    database.close()
+
+
+def test_a_console_decision_without_site_url_saves_and_says_what_is_missing(tmp_path):
+    env = production_env(tmp_path)
+    database = db.connect(tmp_path / "comments.db")
+    comment_id = db.add_pending_comment(
+        database, post_slug="some-post", author_name="Ada", body="Approve me from a terminal."
+    )
+    database.close()
+    approved = console("comments", "approve", str(comment_id), env=env)
+    assert approved.returncode == 1
+    assert approved.stderr.strip().splitlines() == [
+        "Error: Saved, but the site was not rebuilt: SITE_URL is not set: production needs "
+        "the site's origin, e.g. SITE_URL=https://careers.example.com (BLOG_ENV=development "
+        "for a local preview)."
+    ]
+    database = db.connect(tmp_path / "comments.db")
+    assert db.get_comment(database, comment_id)["status"] == "approved"
+    database.close()
+
+
+def test_a_bad_mode_is_one_line_at_the_console(tmp_path):
+    result = console("comments", "list", env=production_env(tmp_path, BLOG_ENV="staging"))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "BLOG_ENV must be 'production' or 'development', not 'staging'." in result.stderr
