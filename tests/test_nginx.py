@@ -35,7 +35,7 @@ from support import MENTOR_SLUG, MENTOR_URL, ROOT, draft_posts, published_posts
 DEPLOY = ROOT / "deploy" / "nginx"
 NGINX_PACKAGE_HINT = (
     "tests/test_nginx.py runs Debian's nginx: `make test` installs it as root, or run "
-    "`sudo apt-get install nginx libnginx-mod-http-brotli-filter`"
+    "`sudo apt-get install nginx libnginx-mod-http-brotli-filter openssl`"
 )
 BROTLI_MODULE = Path("/usr/lib/nginx/modules/ngx_http_brotli_filter_module.so")
 ADMIN_USER, ADMIN_PASSWORD = "editor", "a-long-deployment-test-password"
@@ -123,6 +123,8 @@ http {{
 
 
 def self_signed_certificate(folder):
+    if not shutil.which("openssl"):
+        pytest.fail(f"openssl is not installed. {NGINX_PACKAGE_HINT}", pytrace=False)
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
         [
