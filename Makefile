@@ -67,12 +67,16 @@ lint: $(VENV)/.dev-installed ## Run ruff (lint and format check)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Debian packages the tests need, each as "file it installs:package".
 # Browser tests drive Debian's chromium (Playwright cannot download browsers
-# here); the deployment test runs Debian's nginx with the shipped configuration.
-SYSTEM_PACKAGES := chromium nginx
+# here); the deployment test runs Debian's nginx (with its brotli module) and
+# makes a certificate with openssl.
+SYSTEM_PACKAGES := /usr/bin/chromium:chromium /usr/sbin/nginx:nginx \
+  /usr/lib/nginx/modules/ngx_http_brotli_filter_module.so:libnginx-mod-http-brotli-filter \
+  /usr/bin/openssl:openssl
 system-packages:
-	@missing=""; for tool in $(SYSTEM_PACKAGES); do \
-	  command -v $$tool >/dev/null 2>&1 || [ -x /usr/sbin/$$tool ] || missing="$$missing $$tool"; done; \
+	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
+	  [ -e "$${pair%%:*}" ] || missing="$$missing $${pair##*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

@@ -19,16 +19,18 @@ def load(site_dir):
     """Return the registry of the site built in ``site_dir`` (re-read when the file changes)."""
     path = Path(site_dir) / REGISTRY_FILE
     try:
-        mtime = path.stat().st_mtime_ns
+        stat = path.stat()
     except FileNotFoundError:
         return {"posts": [], "site": {}, "by_slug": {}}
     with _cache_lock:
         cached = _cache.get(path)
-        if cached and cached[0] == mtime:
+        # The inode too: after a release switch the same path is another file.
+        version = (stat.st_ino, stat.st_mtime_ns)
+        if cached and cached[0] == version:
             return cached[1]
         registry = json.loads(path.read_text(encoding="utf-8"))
         registry["by_slug"] = {post["slug"]: post for post in registry["posts"]}
-        _cache[path] = (mtime, registry)
+        _cache[path] = (version, registry)
         return registry
 
 
