@@ -5,6 +5,7 @@ import shutil
 import threading
 
 import pytest
+from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
 
 from comments_service import create_app, db
@@ -163,6 +164,16 @@ def comment_server(site, tmp_path):
     yield app
     server.shutdown()
     thread.join()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """moto's S3-compatible server on a free loopback port (object storage, Litestream)."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
 
 
 @pytest.fixture(scope="session")

