@@ -30,9 +30,9 @@ def create_app(test_config=None):
     try:
         deployment = deployment_config.load()
     except deployment_config.ConfigError as exc:
-        import click
+        if running_a_console_command():
+            import click
 
-        if click.get_current_context(silent=True) is not None:
             raise click.UsageError(str(exc)) from None  # one line, no traceback
         raise
     app.config.from_mapping(
@@ -97,9 +97,11 @@ def create_app(test_config=None):
 
     from comments_service import (
         admin,
+        backup,
         cli,
         db,
         errors,
+        object_store,
         privacy,
         public,
         registry,
@@ -115,6 +117,8 @@ def create_app(test_config=None):
     errors.init_app(app)
     security.init_app(app)
     cli.init_app(app)
+    app.cli.add_command(backup.db_cli)
+    app.cli.add_command(object_store.site_cli)
     app.context_processor(registry.site_context)
     app.register_blueprint(public.bp)
     app.register_blueprint(admin.bp)
@@ -132,11 +136,18 @@ def check_serving_config(app, deployment):
             app.config["COMMENTS_DB"]
         )
         return
-    import click
-
-    if click.get_current_context(silent=True) is not None:
-        return  # a console command: see the docstring of create_app
+    if running_a_console_command():
+        return  # see the docstring of create_app
     if not app.config["SITE_URL"]:
         deployment.require("SITE_URL")
     if not app.config["SECRET_KEY"]:
         deployment.require("SECRET_KEY")
+
+
+def running_a_console_command():
+    """True under ``flask --app comments_service <command>``, except ``flask run``
+    (which serves requests, so it gets production's checks)."""
+    import click
+
+    context = click.get_current_context(silent=True)
+    return context is not None and context.info_name != "run"

@@ -226,10 +226,5 @@ def validated_rows(data):
 
 
 def init_app(app):
-    # Imported here: backup.py uses this module's helpers (republish).
-    from comments_service import backup, object_store
-
     app.cli.add_command(admin_cli)
     app.cli.add_command(comments_cli)
-    app.cli.add_command(backup.db_cli)
-    app.cli.add_command(object_store.site_cli)

@@ -25,9 +25,9 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from comments_service.releases import DEVELOPMENT_SETTINGS, PRODUCTION_SETTINGS, live_site_dir
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEVELOPMENT_SETTINGS = "pelicanconf.py"
-PRODUCTION_SETTINGS = "publishconf.py"
 MODES = ("production", "development")
 MISSING_SITE_URL = (
     "SITE_URL is not set: production needs the site's origin, e.g. "
@@ -86,12 +86,6 @@ class Deployment:
             "SECRET_KEY": self.secret_key,
         }
 
-    def secret(self):
-        """The secret: SECRET_KEY, or in development one kept beside the database."""
-        if self.secret_key or not self.development:
-            return self.secret_key
-        return development_secret(self.db_path)
-
 
 def development_secret(db_path):
     """Development's secret, kept in ``secret_key`` beside the database (created once).
@@ -125,8 +119,6 @@ def load(environ=None):
         settings_file = PROJECT_ROOT / DEVELOPMENT_SETTINGS
     else:
         site_root = Path(env.get("SITE_ROOT") or PROJECT_ROOT / "var" / "site").absolute()
-        from comments_service.releases import live_site_dir
-
         site_dir = live_site_dir(site_root)
         settings_file = PROJECT_ROOT / PRODUCTION_SETTINGS
     site_url = (env.get("SITE_URL") or "").strip().rstrip("/") or None

@@ -94,7 +94,11 @@ def live_publisher(config):
         release = releases.live_release(root)
         if release is None:  # a new server: its first release, from the project's sources
             release, first_build = _new_release(config)
-        publisher = publisher_for(releases.release_target(root, release), config["COMMENTS_DB"])
+        # Keyed on the ``live`` link itself too: after a publish and a rollback
+        # to this same release, the warm copy from before is out of date.
+        generation = releases.live_link(root).lstat().st_ino
+        target = releases.release_target(root, release)
+        publisher = publisher_for(target, config["COMMENTS_DB"], generation)
         if first_build:
             publisher.adopt(first_build)  # warm already: no second build
     if publisher.after_background_build is None:
@@ -124,9 +128,11 @@ def _new_release(config):
     try:
         publisher = _build_and_switch(config, root, release)
     except BaseException:
-        shutil.rmtree(release, ignore_errors=True)
+        # Interrupted or failed before the switch: the new release is
+        # nobody's. After it (Ctrl-C while unlocking), it is the live site.
+        if releases.live_release(root) != release.resolve():
+            shutil.rmtree(release, ignore_errors=True)
         raise
-    releases.prune(root)
     return release, publisher
 
 
@@ -143,10 +149,20 @@ def rollback(config):
 
 
 def _build_and_switch(config, root, release):
+    """Build ``release`` aside, then, under the site's lock, catch up on the
+    decisions made meanwhile, mark it built, switch ``live`` to it, and prune."""
+
+    def go_live():
+        if not release.is_dir():  # pruned by a concurrent `make publish`
+            raise releases.ReleaseError(f"Release {release.name} was deleted meanwhile.")
+        releases.mark_built(release)
+        releases.switch(root, release)
+        releases.prune(root)
+
     publisher = WarmPublisher(
         releases.release_target(root, release, live=False), config["COMMENTS_DB"]
     )
-    publisher.full_build(before_unlock=lambda: releases.switch(root, release))
+    publisher.full_build(before_unlock=go_live)
     return publisher
 
 

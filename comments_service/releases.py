@@ -3,6 +3,7 @@ with one atomic symlink swap, and `make rollback` swaps back.
 
     SITE_ROOT/releases/<id>/sources/   content/, theme/ and the settings it is built from
     SITE_ROOT/releases/<id>/site/      the built site (nginx's root is live/site)
+    SITE_ROOT/releases/<id>/BUILT      written when its build succeeded, just before it went live
     SITE_ROOT/live -> releases/<id>
     SITE_ROOT/.publish-lock            held by whoever writes the live site
 
@@ -21,10 +22,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from comments_service.build import default_lock_file
+
 # The last few releases are kept for `make rollback`; older ones are deleted.
 KEEP_RELEASES = 5
-SOURCES = ("content", "theme", "pelicanconf.py", "publishconf.py")
-SETTINGS_FILE = "publishconf.py"
+# Which Pelican settings are production's, and which the development preview's.
+PRODUCTION_SETTINGS = "publishconf.py"
+DEVELOPMENT_SETTINGS = "pelicanconf.py"  # publishconf.py starts from it
+SOURCES = ("content", "theme", DEVELOPMENT_SETTINGS, PRODUCTION_SETTINGS)
+BUILT_MARKER = "BUILT"
+# A release folder without the marker this old is a build that was killed.
+ABANDONED_AFTER_SECONDS = 3600
 
 
 class ReleaseError(Exception):
@@ -53,7 +61,7 @@ def site_of(release):
 
 
 def settings_of(release):
-    return Path(release) / "sources" / SETTINGS_FILE
+    return Path(release) / "sources" / PRODUCTION_SETTINGS
 
 
 def live_release(root):
@@ -65,11 +73,18 @@ def live_release(root):
 
 
 def all_releases(root):
-    """Every complete release, oldest first (ids sort by time)."""
+    """Every release that was built completely, oldest first (ids sort by time).
+
+    One whose build failed or was killed has no ``BUILT`` marker: it is never
+    rolled back to, and does not count among the releases kept."""
     folder = releases_dir(root)
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return sorted(p for p in folder.iterdir() if (p / BUILT_MARKER).is_file())
+
+
+def mark_built(release):
+    (Path(release) / BUILT_MARKER).touch()
 
 
 def new_release(root, project_dir):
@@ -115,15 +130,18 @@ def previous_release(root):
 
 
 def prune(root, keep=KEEP_RELEASES):
-    """Delete all but the newest ``keep`` releases, never the live one."""
+    """Delete all but the newest ``keep`` releases, never the live one (call
+    it under the site's lock: a rollback may be about to switch to one)."""
     current = live_release(root)
     releases = all_releases(root)
     for release in releases[: max(0, len(releases) - keep)]:
         if release != current:
             shutil.rmtree(release)
-    # Copies left by a publish killed halfway (an hour old: not one running now).
-    for leftover in releases_dir(root).glob(".*.copying"):
-        if leftover.stat().st_mtime < time.time() - 3600:
+    # What a publish killed halfway left: an hour old, so not one running now.
+    cutoff = time.time() - ABANDONED_AFTER_SECONDS
+    for leftover in releases_dir(root).iterdir():
+        unfinished = leftover.name.startswith(".") or not (leftover / BUILT_MARKER).exists()
+        if leftover.is_dir() and unfinished and leftover.stat().st_mtime < cutoff:
             shutil.rmtree(leftover, ignore_errors=True)
 
 
@@ -146,8 +164,6 @@ class PublishTarget:
 
 def folder_target(settings_file, output_dir):
     """Publishing straight into a folder (development's output/, tests)."""
-    from comments_service.build import default_lock_file
-
     output_dir = Path(output_dir).resolve()
     return PublishTarget(str(settings_file), str(output_dir), str(default_lock_file(output_dir)))
 

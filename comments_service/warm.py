@@ -145,7 +145,7 @@ class WarmPublisher:
         )
         if done.returncode:
             print("Background build failed, live site unchanged (see the message above).")
-        elif self.after_background_build:
+        elif self.after_background_build and self.target.still_live():
             self.after_background_build()
 
     def _arguments(self):
@@ -481,11 +481,19 @@ def all_publishers():
         return list(_publishers.values())
 
 
-def publisher_for(target, db_path):
-    """The process's publisher for this target and database (created on first use)."""
-    key = (target, str(db_path))
+def publisher_for(target, db_path, generation=None):
+    """The process's publisher for this target and database (created on first use).
+
+    For a live release, ``generation`` names the switch that made it live: a
+    new one retires the publishers of the site's earlier releases (their warm
+    builds are memory, and their pending builds would write a site no longer
+    live)."""
+    key = (target, str(db_path), generation)
     with _publishers_lock:
         if key not in _publishers:
+            if target.live_root is not None:
+                for old_key in [k for k in _publishers if k[0].live_root == target.live_root]:
+                    _publishers.pop(old_key).cancel_pending()
             _publishers[key] = WarmPublisher(target, db_path)
         return _publishers[key]
 

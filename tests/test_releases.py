@@ -4,6 +4,7 @@ settings there."""
 
 import os
 import re
+import time
 
 import pytest
 
@@ -72,6 +73,10 @@ def absolute_links(site):
 
 
 def test_production_decisions_keep_the_site_on_site_url_without_drafts(production):
+    pages = config.PROJECT_ROOT / "content" / "pages"
+    (pages / "draft-page.md").write_text(
+        "Title: A Page Still Being Written\nSlug: draft-page\nStatus: draft\n\nNot yet.\n"
+    )
     assert publish.main([]) == 0
     app = production_app()
     assert app.config["PELICAN_SETTINGS"].endswith("publishconf.py")
@@ -84,8 +89,8 @@ def test_production_decisions_keep_the_site_on_site_url_without_drafts(productio
     assert len(links) > 20
     assert [link for link in links if not link.startswith(SITE_URL + "/")] == []
     assert not (site.path / "drafts").exists()
-    for draft in draft_posts():
-        assert not any(draft.title in page.read_text() for page in site.html_pages())
+    for title in [draft.title for draft in draft_posts()] + ["A Page Still Being Written"]:
+        assert not any(title in page.read_text() for page in site.html_pages())
 
 
 def test_publish_makes_a_new_release_and_rollback_returns_to_the_previous(production, monkeypatch):
@@ -169,3 +174,18 @@ def test_development_and_production_never_share_an_output_folder(monkeypatch):
     assert development.site_dir != production.site_dir
     assert production.site_root not in development.site_dir.parents
     assert development.site_dir not in production.site_dir.parents
+
+
+def test_a_release_whose_build_was_killed_is_never_rolled_back_to(production):
+    assert publish.main([]) == 0
+    first = releases.live_release(production)
+    assert publish.main([]) == 0
+    # A `make publish` killed while building: its folder exists, unmarked.
+    killed = releases.new_release(production, config.PROJECT_ROOT)
+    assert killed not in releases.all_releases(production)
+    assert publish.main(["--rollback"]) == 0
+    assert releases.live_release(production) == first
+    old = time.time() - releases.ABANDONED_AFTER_SECONDS - 60
+    os.utime(killed, (old, old))
+    assert publish.main([]) == 0  # prunes what was abandoned
+    assert not killed.exists()
