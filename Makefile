@@ -8,7 +8,7 @@ PORT   ?= 8000
 export PORT
 
 .DEFAULT_GOAL := help
-.PHONY: help serve serve-prod test html publish rollback newpost backup restore bench lint system-packages clean
+.PHONY: help install serve serve-prod test html publish rollback newpost backup restore bench lint system-packages clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -29,6 +29,8 @@ $(VENV)/.dev-installed: pyproject.toml $(VENV)/.runtime-installed
 # (settings file, output folder, database, origin, secret) from BLOG_ENV.
 DEV  := BLOG_ENV=development
 PROD := BLOG_ENV=production
+
+install: $(VENV)/.runtime-installed ## Create .venv and install the pinned dependencies (every target does it first)
 
 serve: $(VENV)/.runtime-installed ## Build the site and serve site + comments at http://127.0.0.1:$(PORT), rebuilding on change
 	$(DEV) $(BIN)/python -m comments_service.serve
