@@ -86,7 +86,7 @@ TRANSLATION_FEED_ATOM = None
 RSS_FEED_SUMMARY_ONLY = True
 
 # assets: fingerprinted copies of the theme's CSS/JS (cached for a year), linked by the templates.
-PLUGINS = ["comments_service.assets", "comments_service.pelican_plugin"]
+PLUGINS = ["comments_service.static_site.assets", "comments_service.static_site.pelican_plugin"]
 POPULAR_POSTS_COUNT = 5
 
 # Consent: "opt-out" (default: non-essential scripts run until the reader opts

@@ -146,7 +146,7 @@ def run_child(args, capture_stderr=True, timeout=None):
 
 def quiet_build(settings_file, output_dir, overrides):
     """``build_site`` in this process, Pelican's "Done: ..." line sent to stderr."""
-    from comments_service.build import build_site
+    from comments_service.static_site.build import build_site
 
     with contextlib.redirect_stdout(sys.stderr):
         return build_site(settings_file, output_dir, overrides)
@@ -459,7 +459,7 @@ def bench_approval_to_live(n_posts, samples=APPROVAL_SAMPLES, workdir=None):
         # A publisher may have scheduled a background full build: not into a
         # folder about to be deleted (best effort: the API may change).
         with contextlib.suppress(ImportError, AttributeError):
-            from comments_service.warm import all_publishers
+            from comments_service.static_site.warm import all_publishers
 
             for publisher in all_publishers():
                 publisher.cancel_pending()
@@ -1423,7 +1423,7 @@ def write_markdown(report, info, path, total_s, sizes):
             "",
             "* ours: `read_settings('pelicanconf.py', override={PATH, OUTPUT_PATH, CACHE_PATH, "
             "COMMENTS: {DB}, CACHE_CONTENT, LOAD_CONTENT_CACHE})`: theme `theme/`, plugin "
-            "`comments_service.pelican_plugin`, comments from SQLite.",
+            "`comments_service.static_site.pelican_plugin`, comments from SQLite.",
             "* plain: `read_settings(None, override={PATH, OUTPUT_PATH, CACHE_PATH, SITENAME, "
             "ARTICLE_PATHS: ['posts'], PAGE_PATHS: ['pages'], PLUGINS: [], TIMEZONE, "
             "CACHE_CONTENT, LOAD_CONTENT_CACHE})`: theme `notmyidea`, no plugins, Pelican's "

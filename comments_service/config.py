@@ -14,7 +14,7 @@ whose environment forgot it is never silently a development one) or
 Development builds ``pelicanconf.py`` into ``output/`` (drafts previewable,
 links on ``http://127.0.0.1:$PORT``) and keeps a generated secret in ``var/``.
 Production builds ``publishconf.py`` only, into releases under ``SITE_ROOT``
-(``comments_service.releases``), needs ``SITE_URL`` and, to serve, ``SECRET_KEY``.
+(``comments_service.static_site.releases``), needs ``SITE_URL`` and, to serve, ``SECRET_KEY``.
 The two never share an output folder.
 
 This module is imported by build-time code too: it must not import Flask.
@@ -25,7 +25,11 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from comments_service.releases import DEVELOPMENT_SETTINGS, PRODUCTION_SETTINGS, live_site_dir
+from comments_service.static_site.releases import (
+    DEVELOPMENT_SETTINGS,
+    PRODUCTION_SETTINGS,
+    live_site_dir,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MODES = ("production", "development")

@@ -3,8 +3,8 @@
 all call it.
 
 It owns the choice between the warm publisher's re-render of a few pages
-(``comments_service.warm``) and a full build (``comments_service.build``),
-and, in production, which release is live (``comments_service.releases``):
+(``comments_service.static_site.warm``) and a full build (``comments_service.static_site.build``),
+and, in production, which release is live (``comments_service.static_site.releases``):
 a moderation decision is written into the release ``live`` points at when
 the site's lock is taken, so one that races `make publish` or `make
 rollback` lands in the new live release, never in the one just switched away
@@ -22,10 +22,10 @@ import shutil
 import sys
 from pathlib import Path
 
-from comments_service import releases
-from comments_service.build import BuildError, SwitchedAway
 from comments_service.config import MISSING_SITE_URL, ConfigError, load
-from comments_service.warm import WarmPublisher, publisher_for
+from comments_service.static_site import releases
+from comments_service.static_site.build import BuildError, SwitchedAway
+from comments_service.static_site.warm import WarmPublisher, publisher_for
 
 __all__ = ["BuildError", "ConfigError", "publish_site", "publish_release", "rollback", "main"]
 

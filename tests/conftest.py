@@ -9,8 +9,8 @@ from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
 
 from comments_service import create_app, db
-from comments_service.build import build_site
 from comments_service.extensions import limiter
+from comments_service.static_site.build import build_site
 from support import (
     CHROMIUM_ARGS,
     ORIGIN,
@@ -29,7 +29,7 @@ os.environ["BLOG_ENV"] = "development"
 def no_background_builds_after_a_test():
     """A decision may schedule a debounced full build; it must not outlive its test."""
     yield
-    from comments_service.warm import all_publishers
+    from comments_service.static_site.warm import all_publishers
 
     for publisher in all_publishers():
         publisher.cancel_pending()

@@ -4,7 +4,7 @@ import hashlib
 import json
 import re
 
-from comments_service.build import build_site
+from comments_service.static_site.build import build_site
 from support import MENTOR_URL, ORIGIN, Site, submit_comment
 
 FINGERPRINTED = re.compile(r"^/theme/(?P<stem>.+)\.(?P<digest>[0-9a-f]{10})\.(?P<suffix>\w+)$")

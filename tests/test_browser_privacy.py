@@ -8,8 +8,8 @@ from conftest import serve_in_thread
 from pelican.settings import get_settings_from_file
 
 from comments_service import create_app, db
-from comments_service.build import build_site
 from comments_service.extensions import limiter
+from comments_service.static_site.build import build_site
 from support import MENTOR_URL, ROOT
 
 # A stand-in for a third-party analytics script, served by the test site so

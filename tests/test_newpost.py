@@ -5,7 +5,7 @@ from datetime import datetime
 import pytest
 
 from comments_service import newpost
-from comments_service.build import build_site
+from comments_service.static_site.build import build_site
 
 
 def test_newpost_creates_a_dated_draft_skeleton(tmp_path):

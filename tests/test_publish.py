@@ -5,7 +5,7 @@ import os
 import pytest
 
 from comments_service import config, publish
-from comments_service.build import BuildError, build_site, sync_tree
+from comments_service.static_site.build import BuildError, build_site, sync_tree
 
 
 def snapshot(folder):

@@ -8,8 +8,9 @@ import time
 
 import pytest
 
-from comments_service import config, create_app, db, publish, releases
+from comments_service import config, create_app, db, publish
 from comments_service.extensions import limiter
+from comments_service.static_site import releases
 from support import (
     MENTOR_SLUG,
     MENTOR_URL,

@@ -3,7 +3,7 @@
 import json
 import xml.etree.ElementTree as ET
 
-from comments_service import assets
+from comments_service.static_site import assets
 from support import ORIGIN, ROOT, draft_posts, published_posts
 
 POSTS = published_posts()
@@ -292,8 +292,8 @@ def test_month_archives_list_what_pelicans_own_code_lists(tmp_path):
 
     from pelican.generators import ArticlesGenerator
 
-    from comments_service import pelican_plugin
-    from comments_service.build import build_site
+    from comments_service.static_site import pelican_plugin
+    from comments_service.static_site.build import build_site
     from support import ROOT
 
     sys.path.insert(0, str(ROOT / "bench"))

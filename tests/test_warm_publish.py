@@ -7,9 +7,9 @@ import pytest
 from bs4 import BeautifulSoup
 
 from comments_service import db
-from comments_service.build import build_site
 from comments_service.popularity import rank_popular
-from comments_service.warm import WarmPublisher
+from comments_service.static_site.build import build_site
+from comments_service.static_site.warm import WarmPublisher
 from support import MENTOR_SLUG, ROOT, published_posts
 
 NEWEST_SLUG = published_posts()[0].slug  # on page 1 of the home page
@@ -170,7 +170,7 @@ def test_concurrent_decisions_from_two_processes_converge(setup):
 
 def test_a_decision_during_a_full_build_is_not_overwritten_by_it(setup, monkeypatch):
     publisher, database, tmp_path = setup
-    from comments_service import warm
+    from comments_service.static_site import warm
 
     real_build = warm.build_site
 

@@ -6,7 +6,8 @@ import json
 import pytest
 from bs4 import BeautifulSoup
 
-from comments_service import assets, db
+from comments_service import db
+from comments_service.static_site import assets
 from support import MENTOR_URL, ROOT, csrf_token, submit_comment
 
 PAYLOADS = [

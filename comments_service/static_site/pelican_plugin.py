@@ -121,7 +121,7 @@ def write_registry(generator):
             "FEED_ALL_RSS": settings.get("FEED_ALL_RSS"),
             "CONSENT_MODE": settings.get("CONSENT_MODE", "opt-out"),
             "COOKIES": settings.get("SITE_COOKIES", []),
-            # Fingerprinted theme files (comments_service/assets.py), for the same links.
+            # Fingerprinted theme files (static_site/assets.py), for the same links.
             "THEME_ASSETS": settings.get("THEME_ASSETS", {}),
             "pages": [
                 {"url": page.url, "title": page.title}

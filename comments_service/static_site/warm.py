@@ -37,17 +37,17 @@ from pelican.paginator import Paginator
 from pelican.utils import sanitised_join
 
 from comments_service import db
-from comments_service.build import (
+from comments_service.popularity import COMMENT_WEIGHT, is_featured
+from comments_service.render import comment_threads
+from comments_service.static_site.build import (
     BuildError,
     SwitchedAway,
     build_site,
     publishing_lock,
     read_sources_stamp,
 )
-from comments_service.pelican_plugin import render_sidebar
-from comments_service.popularity import COMMENT_WEIGHT, is_featured
-from comments_service.releases import PublishTarget, folder_target
-from comments_service.render import comment_threads
+from comments_service.static_site.pelican_plugin import render_sidebar
+from comments_service.static_site.releases import PublishTarget, folder_target
 
 DEBOUNCE_SECONDS = 2.0
 
@@ -141,7 +141,8 @@ class WarmPublisher:
         # decisions this process serves meanwhile. The child catches up on
         # decisions made during its build before it lets go of the lock.
         done = subprocess.run(
-            [sys.executable, "-m", "comments_service.warm", *self._arguments()], check=False
+            [sys.executable, "-m", "comments_service.static_site.warm", *self._arguments()],
+            check=False,
         )
         if done.returncode:
             print("Background build failed, live site unchanged (see the message above).")
@@ -499,7 +500,7 @@ def publisher_for(target, db_path, generation=None):
 
 
 def main(argv=None):
-    """``python -m comments_service.warm SETTINGS OUTPUT DB LOCK [LIVE_ROOT]``: one
+    """``python -m comments_service.static_site.warm SETTINGS OUTPUT DB LOCK [LIVE_ROOT]``: one
     full build with catch-up (the publisher's debounced build runs this in a child)."""
     settings_file, output_dir, db_path, lock_file, *live_root = (
         argv if argv is not None else sys.argv[1:]

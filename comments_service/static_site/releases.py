@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from comments_service.build import default_lock_file
+from comments_service.static_site.build import default_lock_file
 
 # The last few releases are kept for `make rollback`; older ones are deleted.
 KEEP_RELEASES = 5
