@@ -1,6 +1,8 @@
 """Building and publishing: a failed build never touches the live site."""
 
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -85,3 +87,15 @@ def test_publish_command_reports_a_failed_build(project_copy, monkeypatch, tmp_p
     assert publish.main([]) == 1
     assert "Build failed, the live site is unchanged" in capsys.readouterr().err
     assert not (project_copy / "output").exists()
+
+
+def test_the_build_time_package_never_imports_flask():
+    """comments_service/static_site/ runs inside Pelican and in `make publish`."""
+    code = (
+        "import sys, pkgutil, importlib, comments_service.static_site as p\n"
+        "for m in pkgutil.iter_modules(p.__path__):\n"
+        "    importlib.import_module(f'{p.__name__}.{m.name}')\n"
+        "print(sorted(n for n in sys.modules if n.split('.')[0] in ('flask', 'werkzeug')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
