@@ -1,6 +1,9 @@
 """Errors, translated once at the edge: JSON for the page's script, a page in the
 site's look for everyone else, always with a sentence a person can act on."""
 
+import errno
+import sqlite3
+
 from flask import jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
@@ -12,7 +15,12 @@ MESSAGES = {
     405: "That address does not accept this kind of request.",
     413: "That is too long to send. Please shorten your comment and try again.",
     429: "Too many attempts in a short time. Please wait a minute and try again.",
+    500: "Something went wrong on our side, and it has been logged. Please try again later.",
+    503: "The site cannot store anything right now (its disk is full). Nothing you sent "
+    "was saved: please keep your text and try again in a few minutes.",
 }
+# How long a client should wait before retrying after a 503 (seconds).
+RETRY_AFTER_FULL_DISK = 120
 
 
 def wants_json():
@@ -33,6 +41,25 @@ def handle_http_error(error: HTTPException):
     return error_response(error.code, message)
 
 
+def disk_is_full(exc):
+    """True for SQLite's "database or disk is full" and the system's ENOSPC."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return "full" in str(exc)
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def handle_unexpected_error(error):
+    """Any unhandled exception: Flask has logged the traceback; the client gets
+    a sentence in its own format, never the traceback."""
+    original = getattr(error, "original_exception", None)
+    if original is not None and disk_is_full(original):
+        response = error_response(503, MESSAGES[503])
+        response = response[0], response[1], {"Retry-After": str(RETRY_AFTER_FULL_DISK)}
+        return response
+    return error_response(500, MESSAGES[500])
+
+
 def init_app(app):
     for code in (400, 403, 404, 405, 413, 429):
         app.register_error_handler(code, handle_http_error)
+    app.register_error_handler(500, handle_unexpected_error)
