@@ -50,3 +50,17 @@ def when_ready(server):
     # The warm build is read, hardly ever written: keep the collector from
     # touching it, so the workers share its memory pages with the master.
     gc.freeze()
+
+
+def worker_exit(server, worker):
+    """A graceful stop (SIGTERM, a restart) finishes a pending Popular Posts
+    build: it is debounced by two seconds, and would otherwise be lost."""
+    from comments_service.static_site.warm import all_publishers
+
+    for publisher in all_publishers():
+        try:
+            publisher.flush()
+        # Logged, not raised: the other publishers must still be flushed, and
+        # whatever is left is finished by the next publish (warm.py).
+        except Exception:
+            server.log.exception("Could not finish the pending site build")

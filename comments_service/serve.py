@@ -16,6 +16,7 @@ from comments_service import create_app
 from comments_service.cli import ensure_admin
 from comments_service.db import get_db
 from comments_service.publish import BuildError, publish_site
+from comments_service.static_site.warm import all_publishers
 
 
 def rebuild(app):
@@ -61,6 +62,9 @@ def main():
         app.run(host="127.0.0.1", port=port, threaded=True, use_reloader=False)
     finally:
         stop_event.set()
+        # Ctrl+C within the debounce of a Popular Posts build: run it now.
+        for publisher in all_publishers():
+            publisher.flush()
     return 0
 
 

@@ -165,6 +165,13 @@ def test_a_broken_edit_keeps_serving_the_last_good_site(project_copy, tmp_path, 
     assert b"Latest posts" in app.test_client().get("/").data
 
 
+def first_popular(page):
+    """The URL path of the first post in a page's Popular Posts sidebar."""
+    html = page.read_text()
+    sidebar = html[html.index('id="popular-heading"') :]
+    return urllib.parse.urlsplit(re.search(r'<a href="([^"]+)"', sidebar)[1]).path
+
+
 def test_serve_prod_builds_once_and_its_workers_start_warm(tmp_path):
     """`make serve-prod`'s gunicorn: the master builds the site before forking,
     and a worker's first moderation decision re-renders pages instead of
@@ -251,6 +258,14 @@ def test_serve_prod_builds_once_and_its_workers_start_warm(tmp_path):
         assert f'<link rel="canonical" href="{env["SITE_URL"]}{MENTOR_URL}">' in post
         assert not (site_dir / "drafts").exists()
         assert log_path.read_text().count("Done: Processed") == 1, log_path.read_text()
-    finally:
+
+        # The comment put the post on top of Popular Posts; the pages the
+        # decision did not render get it from a debounced build, which a
+        # graceful stop right now must still run (gunicorn's worker_exit).
         os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        assert server.wait(timeout=60) == 0
+        assert first_popular(site_dir / "about" / "index.html") == MENTOR_URL
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)

@@ -26,10 +26,12 @@ converges on the database whoever publishes.
 
 import bisect
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from pelican.generators import ArticlesGenerator
@@ -50,6 +52,9 @@ from comments_service.static_site.pelican_plugin import render_sidebar
 from comments_service.static_site.releases import PublishTarget, folder_target
 
 DEBOUNCE_SECONDS = 2.0
+# After a failed publish, retry after these many seconds (then every last one),
+# until the site has caught up with the database.
+RETRY_DELAYS = (1, 2, 5, 15, 30, 60, 120, 300)
 
 
 class WarmPublisher:
@@ -66,6 +71,10 @@ class WarmPublisher:
         self.sources = None  # fingerprint of the posts, theme and settings of the warm build
         self._state_lock = threading.Lock()
         self._timer = None
+        self._retry_timer = None
+        self.retry_delays = RETRY_DELAYS
+        self.failures = 0  # publishes failed in a row
+        self.last_error = None  # (when, message) of the last failure, until one succeeds
         # Called after a background full build succeeded (the front door
         # mirrors the site to a bucket there); this module calls nothing above it.
         self.after_background_build = None
@@ -96,11 +105,12 @@ class WarmPublisher:
                 next(g for g in generators if isinstance(g, ArticlesGenerator)), first_unseen
             )
             built.append(site)
+            # The build read every decision up to ``first_unseen``; the ones
+            # made since are re-rendered now, before the lock is let go.
+            write_published_mark(self.output_dir, first_unseen)
             database = db.connect(self.db_path, migrate=False)
             try:
-                decided = db.posts_decided_since(database, first_unseen)
-                if decided:
-                    self._render_and_write(site, database, decided)
+                self._render_and_write(site, database, set())
             finally:
                 database.close()
             if before_unlock:
@@ -146,7 +156,10 @@ class WarmPublisher:
         )
         if done.returncode:
             print("Background build failed, live site unchanged (see the message above).")
-        elif self.after_background_build and self.target.still_live():
+            self._failed(BuildError("the background rebuild of every page failed (see the log)"))
+            return
+        self._succeeded()
+        if self.after_background_build and self.target.still_live():
             self.after_background_build()
 
     def _arguments(self):
@@ -154,11 +167,46 @@ class WarmPublisher:
         live_root = [target.live_root] if target.live_root else []
         return [target.settings_file, target.output_dir, self.db_path, target.lock_file, *live_root]
 
+    # --- healing --------------------------------------------------------------
+
+    def _failed(self, exc):
+        """Remember the failure and retry later: the site must converge on the
+        database without a restart (a full disk freed, a template fixed)."""
+        with self._state_lock:
+            self.failures += 1
+            if self.last_error is None:
+                self.last_error = (time.time(), f"{type(exc).__name__}: {exc}")
+            else:
+                self.last_error = (self.last_error[0], f"{type(exc).__name__}: {exc}")
+            delay = self.retry_delays[min(self.failures, len(self.retry_delays)) - 1]
+            if self._retry_timer:
+                self._retry_timer.cancel()
+            self._retry_timer = threading.Timer(delay, self.retry)
+            self._retry_timer.daemon = True
+            self._retry_timer.start()
+
+    def _succeeded(self):
+        with self._state_lock:
+            self.failures = 0
+            self.last_error = None
+
+    def retry(self):
+        """Publish whatever is decided but not yet on the site (the retry timer's job)."""
+        with self._state_lock:
+            self._retry_timer = None
+        try:
+            self.publish_posts(set())
+        except SwitchedAway:
+            pass  # a new release went live, built with every decision
+        except Exception:  # noqa: BLE001 -- recorded and rescheduled by publish_posts
+            pass
+
     def cancel_pending(self):
         with self._state_lock:
-            if self._timer:
-                self._timer.cancel()
-                self._timer = None
+            for timer in (self._timer, self._retry_timer):
+                if timer:
+                    timer.cancel()
+            self._timer = self._retry_timer = None
 
     def flush(self):
         """Run a scheduled full build now (for tests and shutdown)."""
@@ -171,8 +219,24 @@ class WarmPublisher:
     # --- decisions ------------------------------------------------------------
 
     def publish_posts(self, slugs):
-        """Re-render the pages that show these posts' comments; return the
-        paths written (relative to the output), or None after a full build."""
+        """Re-render the pages that show these posts' comments, and those of
+        every post decided on but not yet published (a publish that failed or
+        was killed); return the paths written (relative to the output), or
+        None after a full build.
+
+        A failure is raised to the caller (the decision is saved; the admin is
+        told) and retried in the background with back-off until it succeeds."""
+        try:
+            written = self._publish_posts(slugs)
+        except SwitchedAway:
+            raise
+        except Exception as exc:
+            self._failed(exc)
+            raise
+        self._succeeded()
+        return written
+
+    def _publish_posts(self, slugs):
         with self._state_lock:
             articles = self.articles
             stale = self.sources != read_sources_stamp(self.output_dir)
@@ -198,10 +262,17 @@ class WarmPublisher:
     def _render_and_write(self, site, database, slugs):
         """Refresh the data, render the affected pages, write them; return
         whether Popular Posts changed (every page's sidebar then needs a full
-        build) and the paths written.
+        build) and the paths written. Runs under the site's lock.
 
-        Only what these pages show is refreshed, so the work does not grow
-        with the number of posts."""
+        Besides ``slugs``, the posts decided on since the last publish that
+        completed (the mark beside the output) are rendered too: whoever
+        publishes next finishes what a failed or killed publish left. Only
+        what these pages show is refreshed, so the work does not grow with
+        the number of posts."""
+        last = db.last_decision_id(database)  # first: no decision up to it is missed
+        mark = read_published_mark(self.output_dir)
+        if mark is not None and mark < last:
+            slugs = set(slugs) | db.posts_decided_since(database, mark)
         generator = site.generator
         changed = [site.by_slug[slug] for slug in slugs if slug in site.by_slug]
         for article in changed:
@@ -227,6 +298,7 @@ class WarmPublisher:
         for article in changed:
             pages.update(render_pages_showing(site, article, refresh_counts))
         write_atomically(self.output_dir, pages)
+        write_published_mark(self.output_dir, last)
         return popular_changed, list(pages)
 
 
@@ -463,14 +535,49 @@ def render_one(
 
 
 def write_atomically(output_dir, pages):
-    """Write each page to a temporary file beside it, then rename it into place."""
-    for name, html in pages.items():
-        path = Path(sanitised_join(str(output_dir), name))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("wb", dir=path.parent, prefix=".", delete=False) as f:
-            f.write(html.encode("utf-8"))
-        os.chmod(f.name, 0o644)
-        os.replace(f.name, path)
+    """Write each page to a temporary file, then rename it into place.
+
+    The temporary files live in a folder beside the output, never inside it,
+    so no reader can ever fetch one; that folder is emptied first (the
+    caller holds the site's lock: anything in it was left by a killed publish)."""
+    staging = pages_staging_dir(output_dir)
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        for name, html in pages.items():
+            path = Path(sanitised_join(str(output_dir), name))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile("wb", dir=staging, delete=False) as f:
+                f.write(html.encode("utf-8"))
+            os.chmod(f.name, 0o644)
+            os.replace(f.name, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def pages_staging_dir(output_dir):
+    output_dir = Path(output_dir)
+    return output_dir.parent / f".{output_dir.name}-build-pages"
+
+
+def published_mark_path(output_dir):
+    output_dir = Path(output_dir)
+    return output_dir.parent / f".{output_dir.name}.published"
+
+
+def read_published_mark(output_dir):
+    """The last decision whose pages are all written into ``output_dir`` (None: unknown)."""
+    try:
+        return int(published_mark_path(output_dir).read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def write_published_mark(output_dir, decision_id):
+    mark = published_mark_path(output_dir)
+    temporary = mark.with_name(mark.name + ".tmp")
+    temporary.write_text(str(decision_id))
+    os.replace(temporary, mark)
 
 
 _publishers = {}

@@ -1,0 +1,120 @@
+"""Publishing heals itself: a publish that fails or is killed halfway is finished
+by the next one, or by the background retry, and never leaves a temporary
+file in the site."""
+
+import errno
+import os
+import threading
+
+import pytest
+
+from comments_service import db
+from comments_service.static_site import warm
+from comments_service.static_site.warm import WarmPublisher
+from support import MENTOR_SLUG, ROOT, published_posts
+
+OTHER_SLUG = next(p.slug for p in published_posts() if p.slug != MENTOR_SLUG)
+
+
+@pytest.fixture
+def setup(tmp_path):
+    db_path = tmp_path / "comments.db"
+    db.connect(db_path).close()
+    publisher = WarmPublisher.for_folder(ROOT / "pelicanconf.py", tmp_path / "live", db_path)
+    publisher.full_build()
+    database = db.connect(db_path)
+    yield publisher, database, tmp_path / "live"
+    publisher.cancel_pending()
+    database.close()
+
+
+def approve(database, slug, body):
+    comment_id = db.add_pending_comment(database, post_slug=slug, author_name="Ada", body=body)
+    db.set_status(database, [comment_id], "approved", by="test", reason="approved")
+
+
+def post_page(live, slug):
+    return next(live.glob(f"*/*/{slug}/index.html")).read_text()
+
+
+def leftovers(live):
+    """Temporary or staging files anywhere a reader could reach, or beside the site."""
+    inside = [p for p in live.rglob(".*") if p.name != ".well-known"]  # gpc.json is public
+    beside = [p for p in live.parent.iterdir() if "-build-" in p.name]
+    return inside + beside
+
+
+class Killed(BaseException):
+    """Stands for the process dying (a BaseException: nothing may catch it)."""
+
+
+def test_a_publish_killed_between_renames_is_finished_by_the_next(setup, monkeypatch):
+    publisher, database, live = setup
+    approve(database, MENTOR_SLUG, "Approved while the worker died.")
+    real_replace, calls = os.replace, []
+
+    def dies_after_the_first_page(source, destination):
+        calls.append(destination)
+        if len(calls) == 2:
+            raise Killed()
+        return real_replace(source, destination)
+
+    monkeypatch.setattr(warm.os, "replace", dies_after_the_first_page)
+    with pytest.raises(Killed):
+        publisher.publish_posts({MENTOR_SLUG})
+    monkeypatch.setattr(warm.os, "replace", real_replace)
+    never_renamed = calls[1]  # a listing page still showing the old comment count
+    stale = never_renamed.read_text()
+    # What a real kill leaves (no `finally` runs): a temporary file, outside the site.
+    staging = warm.pages_staging_dir(live)
+    staging.mkdir(exist_ok=True)
+    (staging / "tmp-left-by-a-kill").write_text("half a page")
+
+    # A later decision on another post also finishes the first one's pages.
+    approve(database, OTHER_SLUG, "A later decision elsewhere.")
+    publisher.publish_posts({OTHER_SLUG})
+    assert "Approved while the worker died." in post_page(live, MENTOR_SLUG)
+    assert never_renamed.read_text() != stale
+    assert leftovers(live) == []
+
+
+def test_a_failed_publish_is_retried_in_the_background_until_the_site_catches_up(
+    setup, monkeypatch
+):
+    publisher, database, live = setup
+    publisher.retry_delays = (0.05,)
+    approve(database, MENTOR_SLUG, "Approved while the disk was full.")
+    real_write, full = warm.write_atomically, threading.Event()
+    attempts = []
+
+    def disk_full_twice(output_dir, pages):
+        attempts.append(1)
+        if len(attempts) <= 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(output_dir, pages)
+        full.set()
+
+    monkeypatch.setattr(warm, "write_atomically", disk_full_twice)
+    with pytest.raises(OSError, match="No space left"):
+        publisher.publish_posts({MENTOR_SLUG})
+    assert publisher.last_error and "No space left" in publisher.last_error[1]
+    assert "Approved while the disk was full." not in post_page(live, MENTOR_SLUG)
+
+    assert full.wait(30), "the background retry never succeeded"
+    assert "Approved while the disk was full." in post_page(live, MENTOR_SLUG)
+    assert len(attempts) == 3
+    for _ in range(300):  # the retry records its success just after writing (bounded wait)
+        if publisher.failures == 0:
+            break
+        threading.Event().wait(0.01)
+    assert publisher.last_error is None and publisher.failures == 0
+    assert leftovers(live) == []
+
+
+def test_a_decision_saved_by_a_worker_killed_before_publishing_reaches_the_site(setup):
+    publisher, database, live = setup
+    approve(database, MENTOR_SLUG, "Saved, then the worker was killed.")  # never published
+    approve(database, OTHER_SLUG, "The next decision, in another worker.")
+    publisher.publish_posts({OTHER_SLUG})
+    assert "Saved, then the worker was killed." in post_page(live, MENTOR_SLUG)
+    assert "The next decision, in another worker." in post_page(live, OTHER_SLUG)
