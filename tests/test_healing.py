@@ -5,11 +5,12 @@ file in the site."""
 import errno
 import os
 import threading
+import time
 
 import pytest
 
 from comments_service import db
-from comments_service.static_site import warm
+from comments_service.static_site import build, warm
 from comments_service.static_site.warm import WarmPublisher
 from support import MENTOR_SLUG, ROOT, published_posts
 
@@ -118,3 +119,17 @@ def test_a_decision_saved_by_a_worker_killed_before_publishing_reaches_the_site(
     publisher.publish_posts({OTHER_SLUG})
     assert "Saved, then the worker was killed." in post_page(live, MENTOR_SLUG)
     assert "The next decision, in another worker." in post_page(live, OTHER_SLUG)
+
+
+def test_staging_left_by_a_killed_full_build_is_removed_by_the_next(setup):
+    publisher, _database, live = setup
+    abandoned = live.parent / ".live-build-killed"
+    (abandoned / "2022").mkdir(parents=True)
+    (abandoned / "2022" / "index.html").write_text("half a build")
+    recent = live.parent / ".live-build-running-elsewhere"
+    recent.mkdir()
+    old = time.time() - build.ABANDONED_AFTER_SECONDS - 60
+    os.utime(abandoned, (old, old))
+    publisher.full_build()
+    assert not abandoned.exists()
+    assert recent.exists()  # may be another process's build in progress

@@ -18,6 +18,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -154,6 +155,7 @@ def build_site(
             if still_live and not still_live():
                 raise SwitchedAway(output_dir)
             sync_tree(staging, output_dir)
+            remove_abandoned_staging(output_dir)
             stamp = sources_stamp_path(output_dir)
             written = stamp.with_name(stamp.name + ".tmp")
             written.write_text(settings["SOURCES_FINGERPRINT"])
@@ -163,6 +165,19 @@ def build_site(
         return settings, list(generators)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+# A staging folder this old belongs to a build that was killed (a build of
+# 10,000 posts takes about a minute).
+ABANDONED_AFTER_SECONDS = 3600
+
+
+def remove_abandoned_staging(output_dir):
+    """Delete what killed builds left beside the output (never inside it)."""
+    cutoff = time.time() - ABANDONED_AFTER_SECONDS
+    for leftover in Path(output_dir).parent.glob(f".{Path(output_dir).name}-build-*"):
+        if leftover.stat().st_mtime < cutoff:
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def sync_tree(source, target):
