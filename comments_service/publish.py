@@ -20,12 +20,19 @@ Run as ``python -m comments_service.publish [--rollback]`` (what `make html`,
 import argparse
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+from comments_service import db
 from comments_service.config import MISSING_SITE_URL, ConfigError, load
 from comments_service.static_site import releases
 from comments_service.static_site.build import BuildError, SwitchedAway
-from comments_service.static_site.warm import WarmPublisher, publisher_for
+from comments_service.static_site.warm import (
+    WarmPublisher,
+    all_publishers,
+    publisher_for,
+    read_published_mark,
+)
 
 __all__ = ["BuildError", "ConfigError", "publish_site", "publish_release", "rollback", "main"]
 
@@ -73,6 +80,38 @@ def mirror_to_object_store(site_dir, written):
             object_store.push_pages(site_dir, written)
     except object_store.ObjectStoreError as exc:
         raise BuildError(f"the site is updated, but not the bucket: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class SiteState:
+    """How far the live site is behind the database, for the admin pages."""
+
+    posts_behind: int  # posts with decisions not yet on their pages
+    last_error: str | None  # why the last publish failed, until one succeeds
+    failing_since: float | None  # when publishes started failing (epoch seconds)
+
+    @property
+    def up_to_date(self):
+        return self.posts_behind == 0 and self.last_error is None
+
+
+def site_state(config):
+    """The live site's state, read without publishing anything."""
+    root = config.get("SITE_ROOT")
+    release = releases.live_release(root) if root else None
+    output = releases.site_of(release) if release else Path(config["SITE_DIR"])
+    mark = read_published_mark(output)
+    database = db.connect(config["COMMENTS_DB"], migrate=False)
+    try:
+        behind = db.posts_decided_since(database, mark) if mark is not None else set()
+    finally:
+        database.close()
+    failures = sorted(p.last_error for p in all_publishers() if p.last_error)
+    return SiteState(
+        posts_behind=len(behind),
+        last_error=failures[-1][1] if failures else None,
+        failing_since=failures[0][0] if failures else None,
+    )
 
 
 def flush_pending(config):

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from comments_service import db
-from comments_service.static_site import build, warm
+from comments_service import db, publish
+from comments_service.static_site import build, releases, warm
 from comments_service.static_site.warm import WarmPublisher
 from support import MENTOR_SLUG, ROOT, published_posts
 
@@ -133,3 +133,32 @@ def test_staging_left_by_a_killed_full_build_is_removed_by_the_next(setup):
     publisher.full_build()
     assert not abandoned.exists()
     assert recent.exists()  # may be another process's build in progress
+
+
+def test_the_site_state_says_how_far_behind_it_is_and_why(tmp_path, monkeypatch):
+    db_path, live = tmp_path / "comments.db", tmp_path / "live"
+    db.connect(db_path).close()
+    publisher = warm.publisher_for(releases.folder_target(ROOT / "pelicanconf.py", live), db_path)
+    publisher.retry_delays = (3600,)  # no retry during this test
+    publisher.full_build()
+    config = {"SITE_ROOT": None, "SITE_DIR": str(live), "COMMENTS_DB": str(db_path)}
+    assert publish.site_state(config).up_to_date
+
+    database = db.connect(db_path)
+    approve(database, MENTOR_SLUG, "Saved while the disk was full.")
+    database.close()
+
+    def disk_full(output_dir, pages):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(warm, "write_atomically", disk_full)
+    with pytest.raises(OSError):
+        publisher.publish_posts({MENTOR_SLUG})
+    state = publish.site_state(config)
+    assert state.posts_behind == 1
+    assert "No space left on device" in state.last_error and state.failing_since
+
+    monkeypatch.undo()
+    publisher.publish_posts(set())
+    assert publish.site_state(config).up_to_date
+    publisher.cancel_pending()
