@@ -136,7 +136,11 @@ def for_display(comment, posts):
 def render_admin(template, **context):
     """An admin page, with the counts per status its navigation shows."""
     return render_template(
-        template, counts=db.counts_by_status(db.get_db()), views=VIEWS, **context
+        template,
+        counts=db.counts_by_status(db.get_db()),
+        views=VIEWS,
+        site_state=publish.site_state(current_app.config),
+        **context,
     )
 
 
@@ -165,10 +169,15 @@ def republish(changed_posts):
         return
     try:
         publish.publish_site(current_app.config, changed_posts)
-    except publish.BuildError as exc:
+    # Any failure (a build error, a full disk, a broken template): the
+    # decision is saved and the publisher retries by itself; the admin must
+    # know the site is behind, not see a bare 500.
+    except Exception as exc:  # noqa: BLE001
+        current_app.logger.exception("Publishing a decision failed")
+        reason = str(exc) if isinstance(exc, publish.BuildError) else f"{type(exc).__name__}: {exc}"
         flash(
-            f"The decision is saved, but the site could not be rebuilt, so the live "
-            f"pages are unchanged: {exc}",
+            f"Saved, but the site is not updated: {reason}. It is retried automatically; "
+            "the banner above says when the site has caught up.",
             "error",
         )
 

@@ -21,6 +21,7 @@ import argparse
 import shutil
 import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from comments_service import db
@@ -93,6 +94,12 @@ class SiteState:
     @property
     def up_to_date(self):
         return self.posts_behind == 0 and self.last_error is None
+
+    @property
+    def failing_since_text(self):
+        if self.failing_since is None:
+            return None
+        return datetime.fromtimestamp(self.failing_since, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def site_state(config):

@@ -162,3 +162,32 @@ def test_the_site_state_says_how_far_behind_it_is_and_why(tmp_path, monkeypatch)
     publisher.publish_posts(set())
     assert publish.site_state(config).up_to_date
     publisher.cancel_pending()
+
+
+def test_the_admin_is_told_the_site_is_behind_until_it_catches_up(
+    app, admin, client, database, live_site, monkeypatch
+):
+    from support import MENTOR_URL, submit_comment
+
+    submit_comment(client, body="Approved on a full disk.")
+    admin.login()
+    def disk_full(output_dir, pages):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    publish.publish_site(app.config)  # warm, as the service is after its start-up build
+    for publisher in warm.all_publishers():
+        publisher.retry_delays = (3600,)  # no background retry during this test
+    monkeypatch.setattr(warm, "write_atomically", disk_full)
+    response = admin.act("approve", 1)
+    assert response.status_code == 303
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Saved, but the site is not updated: OSError: [Errno 28] No space left" in page
+    assert "The live site is behind the decisions: 1 post not yet updated" in page
+    assert db.get_comment(database, 1)["status"] == "approved"
+    assert "Approved on a full disk." not in live_site.text(MENTOR_URL)
+
+    monkeypatch.undo()  # space is back
+    for publisher in warm.all_publishers():
+        publisher.retry()
+    assert "Approved on a full disk." in live_site.text(MENTOR_URL)
+    assert "The live site is behind" not in client.get("/admin/").get_data(as_text=True)

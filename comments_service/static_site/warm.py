@@ -540,6 +540,8 @@ def write_atomically(output_dir, pages):
     The temporary files live in a folder beside the output, never inside it,
     so no reader can ever fetch one; that folder is emptied first (the
     caller holds the site's lock: anything in it was left by a killed publish)."""
+    if not pages:
+        return
     staging = pages_staging_dir(output_dir)
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
