@@ -14,6 +14,7 @@ import fcntl
 import hashlib
 import hmac
 import os
+import re
 import sqlite3
 import threading
 from collections import OrderedDict
@@ -108,6 +109,60 @@ def m004_comments_of_a_post_in_order(db):
     # index for the order and scanned every approved comment of the site.
     db["comments"].create_index(["post_slug", "status", "created_at", "id"])
     db.execute("drop index if exists idx_comments_post_slug_status")
+
+
+@migrations()
+def m005_comment_ids_never_reused(db):
+    # Without AUTOINCREMENT SQLite hands out max(id) + 1, so after the newest
+    # comment was deleted permanently the next one got its id: an admin's
+    # button still showing the erased comment acted on the new one, which also
+    # inherited the erased one's decisions. AUTOINCREMENT cannot be added in
+    # place: rebuild the table (the documented 12-step way, in the migration's
+    # one transaction, under the writers' lock ``connect`` holds) keeping its
+    # rows, columns, constraints and indexes; references from other tables name
+    # ``comments`` and survive the rename (checked at commit: deferred).
+    create_sql = db.execute(
+        "select sql from sqlite_master where type = 'table' and name = 'comments'"
+    ).fetchone()[0]
+    if "AUTOINCREMENT" in create_sql.upper():
+        return
+    index_sqls = [
+        row[0]
+        for row in db.execute(
+            "select sql from sqlite_master "
+            "where type = 'index' and tbl_name = 'comments' and sql is not null"
+        )
+    ]
+    new_sql, found = re.subn(
+        r"^(CREATE TABLE\s+(?:IF NOT EXISTS\s+)?)(\[comments\]|\"comments\"|comments)",
+        r"\1[comments_autoincrement]",
+        create_sql,
+        flags=re.IGNORECASE,
+    )
+    new_sql, pk_found = re.subn(
+        r"(\[id\]|\"id\"|\bid)(\s+INTEGER\s+PRIMARY\s+KEY)",
+        r"\1\2 AUTOINCREMENT",
+        new_sql,
+        count=1,
+        flags=re.IGNORECASE,
+    )
+    if not (found and pk_found):
+        raise RuntimeError(f"unexpected schema of comments: {create_sql}")
+    db.execute("PRAGMA defer_foreign_keys = ON")
+    db.execute(new_sql)
+    db.execute("insert into comments_autoincrement select * from comments")
+    db.execute("drop table comments")
+    db.execute("alter table comments_autoincrement rename to comments")
+    for sql in index_sqls:
+        db.execute(sql)
+    # The highest id ever handed out: erased comments leave only their
+    # decisions behind (``delete_permanently``), and their ids stay used.
+    highest = db.execute(
+        "select max(coalesce((select max(id) from comments), 0), "
+        "coalesce((select max(comment_id) from decisions), 0))"
+    ).fetchone()[0]
+    db.execute("delete from sqlite_sequence where name = 'comments'")
+    db.execute("insert into sqlite_sequence (name, seq) values ('comments', ?)", [highest])
 
 
 def now():
