@@ -25,7 +25,7 @@ from flask import (
 from werkzeug.security import check_password_hash
 
 from comments_service import db, publish, registry
-from comments_service.extensions import limiter
+from comments_service.extensions import LoginThrottle
 from comments_service.forms import EditCommentForm, LoginForm, ModerationForm, ReplyForm
 from comments_service.render import clean_line, render_comment
 
@@ -41,6 +41,7 @@ ACTIONS = {
 }
 VIEWS = {"pending": "Pending", "approved": "Approved", "spam": "Spam", "trash": "Trash"}
 LOGIN_FAILED = "Invalid username or password."
+LOGIN_THROTTLED = "Too many failed attempts from your address. Please wait a minute and try again."
 # Checked when the username is unknown, so that a wrong username takes as
 # long as a wrong password and the answer does not reveal which was wrong.
 _DUMMY_HASH = None
@@ -94,20 +95,47 @@ def password_matches(admin, password):
     return check_password_hash(admin["password_hash"], password)
 
 
+@bp.record_once
+def create_login_throttle(state):
+    """One throttle per app (its counters: see ``LoginThrottle``)."""
+    config = state.app.config
+    state.app.extensions["login_throttle"] = LoginThrottle(
+        pair_limit=config["LOGIN_RATE_LIMIT"],
+        address_limit=config.get("LOGIN_ADDRESS_RATE_LIMIT", "20 per minute"),
+    )
+
+
+def client_address():
+    # The peer, or the client nginx saw when TRUSTED_PROXIES lets ProxyFix say so.
+    return request.remote_addr or "unknown"
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
-@limiter.limit(
-    lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"], key_func=login_username
-)
 def login():
     form = LoginForm()
+    throttle = current_app.extensions["login_throttle"]
+    throttled = request.method == "POST" and current_app.config["RATELIMIT_ENABLED"]
+    username, address = login_username(), client_address()
+    if throttled and (wait := throttle.retry_after(username, address)):
+        # Refused before the password is even looked at, so a refused guess
+        # learns nothing; the form comes back with the username typed.
+        flash(LOGIN_THROTTLED, "error")
+        page = render_template("admin/login.html", form=form)
+        return page, 429, {"Retry-After": str(max(1, round(wait)))}
     if form.validate_on_submit():
-        admin = db.get_admin(db.get_db(), username=form.username.data.strip().lower())
+        if throttled:
+            # Before the check, so a guess spread over many addresses is slowed
+            # without ever locking out the admin's own address.
+            throttle.slow_down(username)
+        admin = db.get_admin(db.get_db(), username=username)
         if password_matches(admin, form.password.data):
+            throttle.succeeded(username, address)
             session.clear()
             session["admin_id"] = admin["id"]
             session["v"] = admin["session_version"]
             return redirect(safe_next(request.args.get("next")), 303)
+        if throttled:
+            throttle.failed(username, address)
         flash(LOGIN_FAILED, "error")
         return render_template("admin/login.html", form=form), 401
     return render_template("admin/login.html", form=form)
