@@ -113,7 +113,10 @@ def site_state(config):
         behind = db.posts_decided_since(database, mark) if mark is not None else set()
     finally:
         database.close()
-    failures = sorted(p.last_error for p in all_publishers() if p.last_error)
+    this_site = output.resolve()
+    failures = sorted(
+        p.last_error for p in all_publishers() if p.last_error and p.output_dir == this_site
+    )
     return SiteState(
         posts_behind=len(behind),
         last_error=failures[-1][1] if failures else None,
