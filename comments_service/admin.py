@@ -26,7 +26,7 @@ from werkzeug.security import check_password_hash
 
 from comments_service import db, publish, registry
 from comments_service.extensions import LoginThrottle
-from comments_service.forms import EditCommentForm, LoginForm, ModerationForm, ReplyForm
+from comments_service.forms import MAX_ID, EditCommentForm, LoginForm, ModerationForm, ReplyForm
 from comments_service.render import clean_line, render_comment
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -73,6 +73,9 @@ def login_required(view):
 
 def safe_next(target):
     """Only a path inside /admin/ of this site: never an open redirect."""
+    # A control character (CR/LF) would split the Location header: ignore it.
+    if any(ord(c) < 32 or ord(c) == 127 for c in target or ""):
+        return url_for("admin.queue")
     parts = urlsplit(target or "")
     if parts.scheme or parts.netloc or not parts.path.startswith("/admin/"):
         return url_for("admin.queue")
@@ -237,6 +240,8 @@ def moderate():
         ids = [int(i) for i in ids]
     except ValueError:
         abort(400)
+    if any(not 0 < i <= MAX_ID for i in ids):
+        abort(400)  # no comment has such an id, and SQLite cannot even compare it
     if not ids:
         flash("Select at least one comment first.", "error")
         return redirect(back_url, 303)
@@ -262,7 +267,7 @@ def get_comment_or_404(comment_id):
     return comment
 
 
-@bp.route("/comments/<int:comment_id>/edit", methods=["GET", "POST"])
+@bp.route(f"/comments/<int(max={MAX_ID}):comment_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit(comment_id):
     comment = get_comment_or_404(comment_id)
@@ -287,7 +292,7 @@ def edit(comment_id):
     return render_admin("admin/edit.html", form=form, comment=comment)
 
 
-@bp.route("/comments/<int:comment_id>/reply", methods=["GET", "POST"])
+@bp.route(f"/comments/<int(max={MAX_ID}):comment_id>/reply", methods=["GET", "POST"])
 @login_required
 def reply(comment_id):
     comment = get_comment_or_404(comment_id)

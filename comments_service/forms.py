@@ -18,7 +18,14 @@ from wtforms import (
     TextAreaField,
     ValidationError,
 )
-from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+)
 
 from comments_service.render import clean_line, clean_text
 
@@ -26,6 +33,8 @@ NAME_MAX = 100
 EMAIL_MAX = 254
 WEBSITE_MAX = 200
 BODY_MIN, BODY_MAX = 2, 5000
+# The largest id SQLite can store: a bigger one is no comment (and would overflow).
+MAX_ID = 2**63 - 1
 
 
 def http_url(form, field):
@@ -49,7 +58,14 @@ class CommentForm(Form):
     service's busiest request. Build it with ``CommentForm(request.form)``."""
 
     post_slug = HiddenField(validators=[DataRequired(message="Which post is this comment for?")])
-    parent_id = IntegerField(validators=[Optional()])
+    parent_id = IntegerField(
+        validators=[
+            Optional(),
+            NumberRange(
+                min=1, max=MAX_ID, message="The comment you are replying to is not available."
+            ),
+        ]
+    )
     name = StringField(
         "Name",
         filters=[strip_line],

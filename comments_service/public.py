@@ -28,7 +28,7 @@ from flask import (
 from comments_service import db, registry
 from comments_service.errors import error_response, wants_json
 from comments_service.extensions import csrf, limiter
-from comments_service.forms import CommentForm
+from comments_service.forms import MAX_ID, CommentForm
 from comments_service.notify import notifications_enabled, notify_new_comment
 from comments_service.render import count_links, render_comment
 from comments_service.same_origin import refuse_cross_site_posts
@@ -130,7 +130,7 @@ def admin_queue_url():
 
 def parent_for_display(parent_id, post):
     """The approved comment a reply answers, rendered, or None."""
-    if not parent_id:
+    if not parent_id or not 0 < parent_id <= MAX_ID:  # beyond SQLite's range: none
         return None
     parent = db.approved_parent(db.get_db(), parent_id, post["slug"])
     if parent:
@@ -145,7 +145,8 @@ def thanks():
     return render_template("comments/thanks.html", post=post, message=CONFIRMATION)
 
 
-@bp.get("/reply/<int:comment_id>")
+# Beyond SQLite's integer range there is no such comment: 404.
+@bp.get(f"/reply/<int(max={MAX_ID}):comment_id>")
 def reply(comment_id):
     """The form to answer an approved comment, for readers without JavaScript."""
     comment = db.get_comment(db.get_db(), comment_id)

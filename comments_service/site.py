@@ -21,7 +21,8 @@ def static_file(path):
     """Serve a file of the built site; a folder serves its index.html."""
     site_dir = current_app.config["SITE_DIR"]
     full_path = safe_join(site_dir, path)
-    if full_path is None:
+    # A NUL byte names no file (the OS refuses it with ValueError): 404.
+    if full_path is None or "\0" in full_path:
         raise NotFound()
     file = Path(full_path)
     if file.is_dir():
