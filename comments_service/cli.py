@@ -16,12 +16,13 @@ import secrets
 from datetime import datetime
 
 import click
+from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask.cli import AppGroup
 from werkzeug.security import generate_password_hash
 
-from comments_service import db, publish
-from comments_service.forms import BODY_MAX, EMAIL_MAX, NAME_MAX, WEBSITE_MAX
+from comments_service import db, publish, registry
+from comments_service.forms import BODY_MAX, EMAIL_MAX, MAX_ID, NAME_MAX, WEBSITE_MAX
 from comments_service.render import clean_line, clean_text, safe_website
 
 ACTIONS = {"approve": "approved", "spam": "spam", "trash": "trash"}
@@ -163,12 +164,20 @@ def comments_export(file):
 def comments_import(file):
     """Load comments exported by `comments export`."""
     try:
-        rows = validated_rows(json.load(file))
-    except ValueError as exc:  # bad JSON or a row that fails the allow-list
+        rows, refused = validated_rows(json.load(file))
+    except ValueError as exc:  # bad JSON or not an export at all
         raise click.ClickException(f"Nothing imported: {exc}") from exc
+    except RecursionError:  # JSON nested thousands deep: no export looks like that
+        raise click.ClickException("Nothing imported: the file is nested too deeply") from None
+    for reason in refused:
+        click.echo(f"Refused {reason}", err=True)
+    if not rows:
+        raise click.ClickException(
+            "Nothing imported: " + ("; ".join(refused) or "the file has no comments")
+        )
     count = db.import_comments(db.get_db(), rows)
     republish()  # everything may have changed: a full build
-    click.echo(f"{count} comments imported.")
+    click.echo(f"{count} comments imported" + (f", {len(refused)} refused." if refused else "."))
 
 
 IMPORT_FIELDS = {
@@ -191,38 +200,56 @@ REQUIRED = {"id", "post_slug", "author_name", "body", "status", "created_at"}
 
 
 def validated_rows(data):
-    """Allow-list an export: known fields of the right type, clean text, a known status."""
+    """Allow-list an export, row by row, as the comment form would.
+
+    Returns the rows that pass (clean text, a known status) and, for each
+    that does not, "comment N: why". A file that is not an export at all
+    raises ``ValueError``."""
     if not isinstance(data, dict) or not isinstance(data.get("comments"), list):
         raise ValueError('expected {"comments": [...]}, as written by `comments export`')
-    rows = []
+    rows, refused = [], []
     for number, item in enumerate(data["comments"], 1):
-        if not isinstance(item, dict):
-            raise ValueError(f"comment {number} is not an object")
-        unknown = set(item) - set(IMPORT_FIELDS)
-        missing = REQUIRED - set(item)
-        if unknown or missing:
-            raise ValueError(
-                f"comment {number}: unknown {sorted(unknown)}, missing {sorted(missing)}"
-            )
-        for key, kind in IMPORT_FIELDS.items():
-            if key in item and not isinstance(item[key], kind):
-                raise ValueError(f"comment {number}: {key} has the wrong type")
-        if item["status"] not in db.STATUSES:
-            raise ValueError(f"comment {number}: unknown status {item['status']!r}")
-        datetime.fromisoformat(item["created_at"])  # raises ValueError if it is not a date
-        rows.append(
-            {
-                **item,
-                "author_name": clean_line(item["author_name"])[:NAME_MAX],
-                "email": clean_line(item.get("email", ""))[:EMAIL_MAX],
-                "website": safe_website(item.get("website", ""))[:WEBSITE_MAX],
-                "body": clean_text(item["body"])[:BODY_MAX],
-                "is_author": 1 if item.get("is_author") else 0,
-                # 0 is no parent: stored as NULL, as every query expects.
-                "parent_id": item.get("parent_id") or None,
-            }
-        )
-    return rows
+        try:
+            rows.append(validated_row(item))
+        except ValueError as exc:
+            refused.append(f"comment {number}: {exc}")
+    return rows, refused
+
+
+def validated_row(item):
+    if not isinstance(item, dict):
+        raise ValueError("not an object")
+    unknown = set(item) - set(IMPORT_FIELDS)
+    missing = REQUIRED - set(item)
+    if unknown or missing:
+        raise ValueError(f"unknown {sorted(unknown)}, missing {sorted(missing)}")
+    for key, kind in IMPORT_FIELDS.items():
+        if key in item and not isinstance(item[key], kind):
+            raise ValueError(f"{key} has the wrong type")
+    if not 0 < item["id"] <= MAX_ID or not 0 <= (item.get("parent_id") or 0) <= MAX_ID:
+        raise ValueError("an id beyond SQLite's integer range")
+    if item["status"] not in db.STATUSES:
+        raise ValueError(f"unknown status {item['status']!r}")
+    datetime.fromisoformat(item["created_at"])  # raises ValueError if it is not a date
+    email = clean_line(item.get("email", ""))
+    if email:
+        try:
+            validate_email(email, check_deliverability=False)
+        except EmailNotValidError:
+            raise ValueError(f"invalid email {email[:EMAIL_MAX]!r}") from None
+    post = registry.find_post(item["post_slug"])
+    if item["status"] == "approved" and post is not None and not post["comments_open"]:
+        raise ValueError(f"approved, but comments on {item['post_slug']!r} are closed")
+    return {
+        **item,
+        "author_name": clean_line(item["author_name"])[:NAME_MAX],
+        "email": email[:EMAIL_MAX],
+        "website": safe_website(item.get("website", ""))[:WEBSITE_MAX],
+        "body": clean_text(item["body"])[:BODY_MAX],
+        "is_author": 1 if item.get("is_author") else 0,
+        # 0 is no parent: stored as NULL, as every query expects.
+        "parent_id": item.get("parent_id") or None,
+    }
 
 
 def init_app(app):

@@ -1,12 +1,15 @@
 """Odd input answers a readable 4xx, never a 500: ids beyond SQLite's integer
 range, a NUL byte in a static path, a CR/LF in the login ``next=``."""
 
+import json
+
 import pytest
 
 from comments_service import db
 from support import ADMIN_PASSWORD, ADMIN_USER, MENTOR_SLUG, csrf_token, submit_comment
 
 HUGE = str(2**70)
+CLOSED_SLUG = "answer-tell-me-about-yourself"  # its comments are closed
 
 
 def statuses(database):
@@ -62,3 +65,47 @@ def test_a_valid_parent_id_still_works(admin, client, database):
     response = submit_comment(client, parent_id="1", post_slug=MENTOR_SLUG)
     assert response.status_code == 202
     assert db.get_comment(database, 2)["parent_id"] == 1
+
+
+def good_row(**fields):
+    return {
+        "id": 1,
+        "post_slug": MENTOR_SLUG,
+        "author_name": "Ada",
+        "email": "ada@example.com",
+        "body": "Imported text.",
+        "status": "approved",
+        "created_at": "2026-01-01T00:00:00+00:00",
+        **fields,
+    }
+
+
+def import_file(runner, tmp_path, text):
+    path = tmp_path / "import.json"
+    path.write_text(text)
+    return runner.invoke(args=["comments", "import", str(path)])
+
+
+def test_an_import_nested_100000_deep_is_refused_without_a_traceback(runner, database, tmp_path):
+    result = import_file(runner, tmp_path, "[" * 100_000 + "]" * 100_000)
+    assert result.exit_code == 1
+    assert "Nothing imported: the file is nested too deeply" in result.output
+    assert "Traceback" not in result.output
+    assert statuses(database) == []
+
+
+def test_an_import_refuses_bad_rows_one_by_one_and_imports_the_rest(runner, database, tmp_path):
+    rows = [
+        good_row(id=2**70),
+        good_row(id=2, email="not an email"),
+        good_row(id=3, post_slug=CLOSED_SLUG),
+        good_row(id=4, post_slug=CLOSED_SLUG, status="pending"),
+        good_row(id=5),
+    ]
+    result = import_file(runner, tmp_path, json.dumps({"comments": rows}))
+    assert result.exit_code == 0, result.output
+    assert "comment 1: an id beyond SQLite's integer range" in result.output
+    assert "comment 2: invalid email 'not an email'" in result.output
+    assert f"comment 3: approved, but comments on '{CLOSED_SLUG}' are closed" in result.output
+    assert "2 comments imported, 3 refused." in result.output
+    assert statuses(database) == [(4, "pending"), (5, "approved")]
