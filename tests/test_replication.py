@@ -76,8 +76,9 @@ def restored_ids(env, output):
 def wait_for_replica(env, tmp_path, expected):
     """Restore again and again (bounded) until the replica holds ``expected``."""
     deadline = time.monotonic() + WAIT_SECONDS
-    for attempt in range(10_000):
-        ids = restored_ids(env, tmp_path / f"attempt-{attempt}.db")
+    for _attempt in range(10_000):
+        # A new file each time, across calls too: Litestream never overwrites one.
+        ids = restored_ids(env, tmp_path / f"attempt-{uuid.uuid4().hex}.db")
         if ids == expected:
             return
         assert time.monotonic() < deadline, f"replica has {len(ids or ())} of {len(expected)}"
