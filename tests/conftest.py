@@ -11,6 +11,7 @@ from werkzeug.serving import make_server
 from comments_service import create_app, db
 from comments_service.extensions import limiter
 from comments_service.static_site.build import build_site
+from comments_service.static_site.warm import WarmPublisher
 from support import (
     CHROMIUM_ARGS,
     ORIGIN,
@@ -164,6 +165,20 @@ def comment_server(site, tmp_path):
     yield app
     server.shutdown()
     thread.join()
+
+
+@pytest.fixture
+def warm_site(tmp_path):
+    """A warm publisher over the sample site built into tmp_path/live, its
+    database (open), and tmp_path."""
+    db_path = tmp_path / "comments.db"
+    db.connect(db_path).close()
+    publisher = WarmPublisher.for_folder(ROOT / "pelicanconf.py", tmp_path / "live", db_path)
+    publisher.full_build()
+    database = db.connect(db_path)
+    yield publisher, database, tmp_path
+    publisher.cancel_pending()
+    database.close()
 
 
 @pytest.fixture(scope="session")

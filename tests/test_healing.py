@@ -11,22 +11,15 @@ import pytest
 
 from comments_service import db, publish
 from comments_service.static_site import build, releases, warm
-from comments_service.static_site.warm import WarmPublisher
 from support import MENTOR_SLUG, ROOT, published_posts
 
 OTHER_SLUG = next(p.slug for p in published_posts() if p.slug != MENTOR_SLUG)
 
 
 @pytest.fixture
-def setup(tmp_path):
-    db_path = tmp_path / "comments.db"
-    db.connect(db_path).close()
-    publisher = WarmPublisher.for_folder(ROOT / "pelicanconf.py", tmp_path / "live", db_path)
-    publisher.full_build()
-    database = db.connect(db_path)
-    yield publisher, database, tmp_path / "live"
-    publisher.cancel_pending()
-    database.close()
+def setup(warm_site):
+    publisher, database, folder = warm_site
+    return publisher, database, folder / "live"
 
 
 def approve(database, slug, body):
@@ -171,6 +164,7 @@ def test_the_admin_is_told_the_site_is_behind_until_it_catches_up(
 
     submit_comment(client, body="Approved on a full disk.")
     admin.login()
+
     def disk_full(output_dir, pages):
         raise OSError(errno.ENOSPC, "No space left on device")
 

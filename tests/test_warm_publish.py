@@ -25,15 +25,8 @@ def snapshot(folder):
 
 
 @pytest.fixture
-def setup(tmp_path):
-    db_path = tmp_path / "comments.db"
-    db.connect(db_path).close()
-    publisher = WarmPublisher.for_folder(ROOT / "pelicanconf.py", tmp_path / "live", db_path)
-    publisher.full_build()
-    database = db.connect(db_path)
-    yield publisher, database, tmp_path
-    publisher.cancel_pending()
-    database.close()
+def setup(warm_site):
+    return warm_site
 
 
 def comments_section(html):
