@@ -58,13 +58,16 @@ def choose_category(category, declared):
     )
 
 
-def create_post(title, posts_dir, now=None, category=None, categories=()):
+def create_post(title, posts_dir, now=None, category=None, categories=None):
     """Write the skeleton and return its path; refuse to overwrite an existing post.
 
-    ``categories`` are the site's (``CATEGORIES``); ``category`` must be one of them."""
+    ``categories`` are the site's (default: ``CATEGORIES`` of the development
+    settings); ``category`` must be one of them (default: the first)."""
     title = title.strip()
     if not title:
         raise ValueError("The title is empty.")
+    if categories is None:
+        categories = site_categories()
     category = choose_category(category, list(categories))
     # The same slug Pelican would make from the title.
     slug = slugify(title, regex_subs=DEFAULT_CONFIG["SLUG_REGEX_SUBSTITUTIONS"])

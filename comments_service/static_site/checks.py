@@ -116,8 +116,10 @@ def find_problems(context, readers):
     if declared:
         problems += filter(None, (unknown_category(files, a, declared) for a in articles))
     site_files = SiteFiles(context)
+    # Pelican's pattern for {filename}-style links (one per site: from the settings).
+    links = read[0]._get_intrasite_link_regex() if read else None
     for content in read:
-        problems += broken_links(files, site_files, content)
+        problems += broken_links(files, site_files, content, links)
         problems += missing_images(files, site_files, content)
     return problems
 
@@ -287,6 +289,7 @@ class SiteFiles:
 
     def __init__(self, context):
         self.context = context
+        self.intrasite = re.compile(context["INTRASITE_LINK_REGEX"])  # "{static}", "|static|"
         self._urls = None
 
     def content(self, kind, path):
@@ -351,9 +354,8 @@ def content_html(content):
     return [content._content or "", summary if isinstance(summary, str) else ""]
 
 
-def broken_links(files, site_files, content):
+def broken_links(files, site_files, content, pattern):
     problems = []
-    pattern = content._get_intrasite_link_regex()
     for html in content_html(content):
         for match in pattern.finditer(html):
             kind, value = match["what"], match["value"]
@@ -391,14 +393,13 @@ def file_link_hint(site_files, content, kind, value):
 def missing_images(files, site_files, content):
     """A ``Cover:`` and every ``<img>`` with a site path must be a file of the site."""
     problems = []
-    name = files.name(content.source_path)
     cover = str(content.metadata.get("cover") or "").strip()
     if cover:
         # The theme writes {{ SITEURL }}/{{ article.cover }}: a path from the site root.
         if cover.startswith("/") or urlparse(cover).scheme:
             problems.append(
                 Problem(
-                    name,
+                    files.name(content.source_path),
                     files.header(content.source_path).get("cover", 0),
                     f"Cover: {cover!r} is not a path inside the site",
                     "write the image's path from the site root without a leading /, "
@@ -408,18 +409,17 @@ def missing_images(files, site_files, content):
         elif unquote(cover) not in site_files.urls():
             problems.append(
                 Problem(
-                    name,
+                    files.name(content.source_path),
                     files.header(content.source_path).get("cover", 0),
                     f"Cover: {cover!r} is not a file of the site",
                     image_hint(site_files, cover),
                 )
             )
-    intrasite = re.compile(files.settings["INTRASITE_LINK_REGEX"])
     for html in content_html(content):
         for match in IMAGE_SOURCE.finditer(html):
             src = unescape(match["src"]).strip()
             url = urlparse(src)
-            if not src or url.scheme or url.netloc or intrasite.match(src):
+            if not src or url.scheme or url.netloc or site_files.intrasite.match(src):
                 continue  # another site's image, or a {static} link (checked above)
             if url.path.startswith("/"):
                 path = url.path[1:]
@@ -429,7 +429,7 @@ def missing_images(files, site_files, content):
                 continue
             problems.append(
                 Problem(
-                    name,
+                    files.name(content.source_path),
                     files.line_of(content.source_path, match["src"], src),
                     f"the image {src!r} is not a file of the site",
                     image_hint(site_files, path),
