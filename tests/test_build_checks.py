@@ -7,11 +7,11 @@ import subprocess
 
 import pytest
 
-from comments_service import create_app, newpost, serve
-from comments_service.static_site import warm
+from comments_service import create_app, newpost, publish, serve
+from comments_service.static_site import releases, warm
 from comments_service.static_site.build import BuildError, build_site
 from comments_service.static_site.warm import WarmPublisher
-from support import ROOT
+from support import ORIGIN, ROOT
 
 SVG = '<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"></svg>\n'
 
@@ -30,8 +30,8 @@ def write_post(content, name, body="A short post.", **header):
 
 @pytest.fixture
 def project(tmp_path):
-    """A small clean site: two posts in two months, a page, a cover and an image,
-    built with the project's settings and theme from a folder of its own."""
+    """A small clean site: two posts in two months, a page, a cover and an
+    image, beside copies of the project's theme and settings (no database)."""
     project = tmp_path / "project"
     content = project / "content"
     (content / "images" / "covers").mkdir(parents=True)
@@ -58,14 +58,9 @@ def project(tmp_path):
         category="Job Search",
         slug="second-post",
     )
-    settings = project / "pelicanconf.py"
-    settings.write_text(
-        "from pathlib import Path\n"
-        f"exec(Path({str(ROOT / 'pelicanconf.py')!r}).read_text())\n"
-        f"PATH = {str(content)!r}\n"
-        f"THEME = {str(ROOT / 'theme')!r}\n"
-        f"COMMENTS = {{'DB': {str(tmp_path / 'comments.db')!r}}}\n"
-    )
+    shutil.copytree(ROOT / "theme", project / "theme")
+    for name in ("pelicanconf.py", "publishconf.py"):
+        shutil.copy(ROOT / name, project / name)
     return project
 
 
@@ -263,13 +258,14 @@ def test_pelicans_warnings_are_shown_at_every_build(project, tmp_path, capsys):
 
 def test_make_html_fails_on_a_mistake_and_writes_nothing(project, tmp_path):
     """`make html` in a small copy of the project: non-zero exit, the file named."""
-    copy = tmp_path / "copy"
-    copy.mkdir()
-    for name in ("Makefile", "pyproject.toml", "pelicanconf.py", "publishconf.py"):
+    copy = project
+    for name in ("Makefile", "pyproject.toml"):
         shutil.copy2(ROOT / name, copy / name)
-    for name in ("comments_service", "theme"):
-        shutil.copytree(ROOT / name, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(project / "content", copy / "content")
+    shutil.copytree(
+        ROOT / "comments_service",
+        copy / "comments_service",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     (copy / ".venv").symlink_to(ROOT / ".venv")
     env = {**os.environ, "COMMENTS_DB": str(tmp_path / "c.db")}
     # -o: never reinstall the shared .venv from this copy.
@@ -302,6 +298,34 @@ def test_make_html_fails_on_a_mistake_and_writes_nothing(project, tmp_path):
     assert done.returncode != 0
     assert "Did you mean 'Job Search'?" in done.stderr
     assert not (copy / "content" / "posts" / "saying-no.md").exists()
+
+
+def test_make_publish_fails_and_the_live_release_stays(project, tmp_path, monkeypatch):
+    monkeypatch.setenv("SITE_URL", ORIGIN)  # publishconf.py reads it
+    root = tmp_path / "site"
+    config = {
+        "SITE_ROOT": str(root),
+        "SITE_DIR": str(releases.live_site_dir(root)),
+        "SITE_URL": ORIGIN,
+        "PELICAN_SETTINGS": str(project / "publishconf.py"),
+        "COMMENTS_DB": str(tmp_path / "c.db"),
+    }
+    live = publish.publish_release(config)
+    before = snapshot(releases.live_site_dir(root))
+
+    write_post(
+        project / "content",
+        "twin.md",
+        title="Twin",
+        date="2024-01-20 09:00",
+        slug="first-post",
+        category="Growth",
+    )
+    with pytest.raises(BuildError, match="content/posts/first.md and content/posts/twin.md"):
+        publish.publish_release(config)
+    assert releases.live_release(root) == live.resolve()
+    assert snapshot(releases.live_site_dir(root)) == before
+    assert [r.name for r in releases.releases_dir(root).iterdir()] == [live.name]
 
 
 def test_the_dev_server_keeps_the_last_good_site_and_shows_the_problems(project, tmp_path, capsys):
