@@ -146,6 +146,16 @@ MISTAKES = {
         ],
         ["content/posts/pictures.md:5: the link {static}/images/graph.svg names no file"],
     ),
+    "missing {attach} file": (
+        [
+            (
+                "attached.md",
+                {"title": "Attached", "date": "2024-03-01 09:00", "category": "Growth"},
+                "[The slides]({attach}/images/slides.pdf)",
+            )
+        ],
+        ["content/posts/attached.md:5: the link {attach}/images/slides.pdf names no file"],
+    ),
     "{static} path relative to the post": (
         [
             (
