@@ -51,9 +51,9 @@ publish: $(VENV)/.runtime-installed ## Build a new production release with publi
 rollback: $(VENV)/.runtime-installed ## Put the previous production release live again
 	$(PROD) $(BIN)/python -m comments_service.publish --rollback
 
-newpost: $(VENV)/.runtime-installed ## Create a dated post skeleton: make newpost TITLE="How to ..."
-	@test -n "$(TITLE)" || { echo 'Usage: make newpost TITLE="How to meet potential mentors"' >&2; exit 2; }
-	$(DEV) $(BIN)/python -m comments_service.newpost "$(TITLE)"
+newpost: $(VENV)/.runtime-installed ## Create a dated post skeleton: make newpost TITLE="How to ..." [CATEGORY="Job Search"]
+	@test -n "$(TITLE)" || { echo 'Usage: make newpost TITLE="How to meet potential mentors" [CATEGORY="Networking"]' >&2; exit 2; }
+	$(DEV) $(BIN)/python -m comments_service.newpost $(if $(CATEGORY),--category "$(CATEGORY)") "$(TITLE)"
 
 backup: $(VENV)/.runtime-installed ## Online backup of the database into backups/ beside it (keeps the last 14)
 	$(BIN)/flask --app comments_service db backup

@@ -25,6 +25,13 @@ DEFAULT_LANG = "en"
 DEFAULT_DATE_FORMAT = "%B %-d, %Y"
 DEFAULT_METADATA = {"status": "published"}
 
+# The site's categories, spelled as the pages show them. A post's `Category:`
+# must be one of these, capitals included: the build refuses anything else and
+# suggests the nearest ("job search" would otherwise rename "Job Search" on
+# every page, and "Job Serach" would start a new category). `make newpost`
+# lists them. Add a new category here first.
+CATEGORIES = ["Growth", "Job Search", "Networking"]
+
 # Our own theme escapes everything by default; trusted HTML (post bodies,
 # summaries) is marked |safe where it is rendered.
 JINJA_ENVIRONMENT = {
@@ -85,8 +92,15 @@ AUTHOR_FEED_RSS = None
 TRANSLATION_FEED_ATOM = None
 RSS_FEED_SUMMARY_ONLY = True
 
+# checks: the build fails, naming file and line, on a missing or impossible
+# date, a slug used twice, a category not in CATEGORIES, a broken {filename}/
+# {static}/{attach} link or a missing cover or image (all listed at once).
 # assets: fingerprinted copies of the theme's CSS/JS (cached for a year), linked by the templates.
-PLUGINS = ["comments_service.static_site.assets", "comments_service.static_site.pelican_plugin"]
+PLUGINS = [
+    "comments_service.static_site.checks",
+    "comments_service.static_site.assets",
+    "comments_service.static_site.pelican_plugin",
+]
 POPULAR_POSTS_COUNT = 5
 
 # Consent: "opt-out" (default: non-essential scripts run until the reader opts

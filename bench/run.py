@@ -166,6 +166,7 @@ del _f, _conf
 PATH = {str(corpus_dir)!r}
 THEME = {str(ROOT / "theme")!r}
 COMMENTS = {{"DB": {str(db_path)!r}}}
+CATEGORIES = {corpus.CATEGORIES!r}
 ''',
         encoding="utf-8",
     )
@@ -228,7 +229,8 @@ def build_child(spec):
     begin = time.perf_counter()
     if spec["kind"] == "ours":
         settings = read_settings(
-            str(ROOT / "pelicanconf.py"), override={**common, "COMMENTS": {"DB": spec["db"]}}
+            str(ROOT / "pelicanconf.py"),
+            override={**common, "COMMENTS": {"DB": spec["db"]}, "CATEGORIES": corpus.CATEGORIES},
         )
     else:
         settings = read_settings(

@@ -2,14 +2,19 @@
 
 While it runs, saving a post, a page, a template or the settings rebuilds the
 site, so a browser refresh shows the change. A build that fails prints why
-and keeps serving the last good site.
+and keeps serving the last good site, and until a build succeeds again every
+page of it carries a banner listing the problems (development only: this
+module is `make serve`, never production).
 """
 
+import html
 import os
+import re
 import sys
 import threading
 from pathlib import Path
 
+from flask import request
 from watchfiles import watch
 
 from comments_service import create_app
@@ -24,8 +29,63 @@ def rebuild(app):
         publish_site(app.config)
     except BuildError as exc:
         print(f"\n*** Build failed; still serving the previous site.\n*** {exc}\n", file=sys.stderr)
+        app.extensions[BUILD_FAILURE] = str(exc)
         return False
+    app.extensions[BUILD_FAILURE] = None
     return True
+
+
+# --- the failed build, shown on every page ------------------------------------
+
+BUILD_FAILURE = "serve.build_failure"  # app.extensions key: the message, or None
+BANNER_CSS_URL = "/__build-failed.css"
+# A file, not a style attribute: the Content-Security-Policy allows no inline style.
+BANNER_CSS = """\
+.build-failed { margin: 0; padding: 1rem 1.5rem; background: #fff0f0; color: #5c0000;
+  border-bottom: 4px solid #b00020; font: 1rem/1.4 system-ui, sans-serif; }
+.build-failed h2 { margin: 0 0 .5rem; font-size: 1.25rem; }
+.build-failed pre { margin: .5rem 0 0; white-space: pre-wrap; font-size: .9rem; }
+"""
+
+
+def banner(message):
+    return (
+        '<section class="build-failed" role="alert" aria-labelledby="build-failed-title">'
+        '<h2 id="build-failed-title">The last build failed: this is the last good site</h2>'
+        "<p>Fix what is listed here and save; refresh after the next build.</p>"
+        f"<pre>{html.escape(message)}</pre></section>"
+    )
+
+
+def show_build_failures(app):
+    """While the last build failed, put the reasons on top of every HTML page."""
+
+    @app.route(BANNER_CSS_URL)
+    def build_failed_css():
+        return app.response_class(BANNER_CSS, mimetype="text/css")
+
+    @app.before_request
+    def no_cached_pages():
+        # A page unchanged since the last good build would be answered "304
+        # Not Modified", and the browser would show its copy without the banner.
+        if app.extensions.get(BUILD_FAILURE):
+            for header in ("HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE"):
+                request.environ.pop(header, None)
+
+    @app.after_request
+    def add_banner(response):
+        message = app.extensions.get(BUILD_FAILURE)
+        if not message or response.mimetype != "text/html" or response.direct_passthrough:
+            return response
+        page = response.get_data(as_text=True)
+        page = page.replace("</head>", f'<link rel="stylesheet" href="{BANNER_CSS_URL}"></head>', 1)
+        page = re.sub(r"<body\b[^>]*>", lambda m: m[0] + banner(message), page, count=1)
+        response.set_data(page)
+        # Not to be kept: the next good build must show without the banner.
+        response.headers.pop("ETag", None)
+        response.headers.pop("Last-Modified", None)
+        response.cache_control.no_store = True
+        return response
 
 
 def watch_and_rebuild(app, stop_event):
@@ -51,6 +111,7 @@ def prepare_admin(app):
 
 def main():
     app = create_app()
+    show_build_failures(app)
     port = int(os.environ.get("PORT", "8000"))
     prepare_admin(app)
     if not rebuild(app) and not Path(app.config["SITE_DIR"], "index.html").exists():

@@ -301,7 +301,9 @@ def test_month_archives_list_what_pelicans_own_code_lists(tmp_path):
 
     corpus.write_corpus(tmp_path / "content", 150, seed=3)
     _settings, generators = build_site(
-        ROOT / "pelicanconf.py", tmp_path / "output", {"PATH": str(tmp_path / "content")}
+        ROOT / "pelicanconf.py",
+        tmp_path / "output",
+        {"PATH": str(tmp_path / "content"), "CATEGORIES": corpus.CATEGORIES},
     )
     posts = next(g for g in generators if isinstance(g, ArticlesGenerator))
     ours = pelican_plugin.period_archives_in_linear_time(

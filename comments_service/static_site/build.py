@@ -1,10 +1,14 @@
 """Build the static site with Pelican and put it live without ever breaking it.
 
 Pelican writes into a fresh staging folder beside the live one. Only when the
-whole build succeeded (no exception, no error logged) are the changed files
-moved into the live folder, one atomic rename each, and files the build no
-longer produces removed. A failed build raises ``BuildError`` and leaves the
-live site exactly as it was.
+whole build succeeded (no exception, no error logged, no problem found by the
+content checks of ``checks``) are the changed files moved into the live
+folder, one atomic rename each, and files the build no longer produces
+removed. A failed build raises ``BuildError`` and leaves the live site exactly
+as it was.
+
+Pelican's warnings and errors are shown on stderr while it builds (its
+informational messages are not), and its errors also fail the build.
 
 Callers publish through ``comments_service.publish`` (the front door), which
 chooses between this full build and the warm publisher's re-render.
@@ -16,6 +20,7 @@ import hashlib
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -23,7 +28,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from pelican import Pelican, signals
+from pelican.log import LimitFilter
 from pelican.settings import read_settings
+
+from comments_service.static_site.checks import ContentProblems
 
 
 def default_lock_file(output_dir):
@@ -45,7 +53,14 @@ def publishing_lock(lock_file):
 
 
 class BuildError(Exception):
-    """The site could not be built; the live site is unchanged."""
+    """The site could not be built; the live site is unchanged.
+
+    ``problems`` lists the content checks' findings (``checks.Problem``), if
+    that is why; the message says them all."""
+
+    def __init__(self, message, problems=()):
+        super().__init__(message)
+        self.problems = tuple(problems)
 
 
 class SwitchedAway(Exception):
@@ -62,15 +77,26 @@ class _ErrorCollector(logging.Handler):
 
 
 @contextmanager
-def pelican_errors():
-    """Collect what Pelican logs as errors: it skips a broken post instead of raising."""
+def pelican_log():
+    """Show what Pelican warns about, and collect its errors: it skips a broken
+    post instead of raising. Yields the list of error messages."""
+    # Pelican's logger drops a message it has logged once in this process, and
+    # a kind of message after five (``LimitFilter``): a long-running process
+    # (`make serve`, the service) would show a warning at its first build only.
+    LimitFilter._raised_messages.clear()
+    LimitFilter._group_count.clear()
+    shown = logging.StreamHandler(sys.stderr)
+    shown.setLevel(logging.WARNING)
+    shown.setFormatter(logging.Formatter("pelican %(levelname)s: %(message)s"))
     collector = _ErrorCollector()
     logger = logging.getLogger("pelican")
+    logger.addHandler(shown)
     logger.addHandler(collector)
     try:
         yield collector.messages
     finally:
         logger.removeHandler(collector)
+        logger.removeHandler(shown)
 
 
 # Pelican's signals are process-wide, so one Pelican build runs at a time in
@@ -141,9 +167,11 @@ def build_site(
         )
         # Before Pelican reads them: an edit made during the build shows as a change.
         settings["SOURCES_FINGERPRINT"] = sources_fingerprint(settings_file, settings)
-        with _pelican_lock, pelican_errors() as errors, captured_generators() as generators:
+        with _pelican_lock, pelican_log() as errors, captured_generators() as generators:
             try:
                 Pelican(settings).run()
+            except ContentProblems as exc:
+                raise BuildError(str(exc), exc.problems) from None
             # Any failure inside Pelican, a plugin or a template must leave
             # the live site as it was; the message goes to the caller.
             except Exception as exc:
