@@ -81,7 +81,8 @@ class _BoundedScans:
     """Mixin for Python-Markdown's link and code processors: windowed, budgeted scans."""
 
     def _window(self, index, window):
-        return index + min(window, self.md.scan_budget)
+        # Never below index: a negative slice end would open the whole text again.
+        return index + max(0, min(window, self.md.scan_budget))
 
     def _spend(self, index, reached):
         self.md.scan_budget -= max(1, reached - index)
@@ -99,11 +100,15 @@ class _BoundedScans:
         return self._link_scan(super().getLink, data, index, LINK_URL_MAX)
 
     def find_code_spans(self, start, text):
-        end = self._window(start, CODE_SPAN_MAX)
+        # The window always takes the opening backticks in, so that with the
+        # budget spent they are still stepped over as text (an empty window
+        # would have Markdown try the same position again and again).
+        opened = _BACKTICKS.match(text, start).end()
+        end = max(opened, self._window(start, CODE_SPAN_MAX))
         code_start, code_end = super().find_code_spans(start, text[:end])
         # A closing run as long as the opening one ends the scan there; anything
         # else (none, or a shorter run taken instead) scanned the whole window.
-        if code_end is not None and code_start == _BACKTICKS.match(text, start).end():
+        if code_end is not None and code_start == opened:
             end = code_end
         self._spend(start, end)
         return code_start, code_end

@@ -192,6 +192,7 @@ ADVERSARIAL = [
     "`",
     "``a",
     "\\``    1) ",
+    "\\<a href='https://x.example'>]( \\\\](- \\``",  # found by hypothesis
     "[`",
     "`[",
     ">",
