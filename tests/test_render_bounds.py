@@ -32,6 +32,7 @@ from bs4 import BeautifulSoup
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from adversarial_comments import ADVERSARIAL, NESTED, fill
 from comments_service import render
 from comments_service.forms import BODY_MAX
 
@@ -173,55 +174,6 @@ def render_work(text, limit):
     return steps.lines, steps.regex
 
 
-def fill(unit, size=BODY_MAX):
-    """``unit`` repeated to ``size`` characters: a comment as long as the form allows."""
-    return (unit * (size // len(unit) + 1))[:size]
-
-
-# Inputs that were quadratic (or overflowed the stack) in Python-Markdown, or
-# are its slowest linear ones, each filling the form.
-ADVERSARIAL = [
-    "[",
-    "[a][",
-    "1. ",
-    "+ ",
-    "*    ",
-    "- \t  ",
-    "*a",
-    "_a",
-    "`",
-    "``a",
-    "\\``    1) ",
-    "\\<a href='https://x.example'>]( \\\\](- \\``",  # found by hypothesis
-    "[`",
-    "`[",
-    ">",
-    "> ",
-    "> - ",
-    "<",
-    "&",
-    "&amp;",
-    "](",
-    "[](",
-    "[a](",
-    "[a](<",
-    "*",
-    "**a",
-    "***a",
-    "*_",
-    "*[",
-    "\\",
-    "\\[",
-    "a\n=\n",
-    "a\n#\n",
-    "---\n",
-    "[a]\n[a]: b\n",
-    "- a\n",
-    "1. a\n",
-    "a  \n",
-]
-
-
 @pytest.mark.parametrize("unit", ADVERSARIAL)
 def test_work_on_adversarial_comments_is_bounded(unit):
     text = fill(unit)
@@ -229,12 +181,10 @@ def test_work_on_adversarial_comments_is_bounded(unit):
     assert lines + regex <= work_limit(text)
 
 
-def test_nested_emphasis_and_links_are_bounded():
-    text = fill("*a _b **c [d `e")
-    nested = ("*" * 800 + "a" + "*" * 800 + "[" * 800 + "b" + "]" * 800)[:BODY_MAX]
-    for comment in (text, nested, fill("[" * 50 + "]" * 50 + "(")):
-        lines, regex = render_work(comment, work_limit(comment))
-        assert lines + regex <= work_limit(comment)
+@pytest.mark.parametrize("text", NESTED)
+def test_work_on_nested_emphasis_and_links_is_bounded(text):
+    lines, regex = render_work(text, work_limit(text))
+    assert lines + regex <= work_limit(text)
 
 
 def test_deep_nesting_on_one_line_renders_as_text_beyond_the_cap():
