@@ -184,6 +184,7 @@ class _TailSearch:
     """A block processor's pattern whose ``search`` of a tail resumes where it stopped."""
 
     REMEMBERED = 4  # blocks: a piece taken off the front is parsed before the rest
+    SHORT = 200  # characters: a short block is cheaper to search again than to remember
 
     def __init__(self, regex):
         self.regex = regex
@@ -194,6 +195,8 @@ class _TailSearch:
         return getattr(self.regex, name)
 
     def search(self, block):
+        if len(block) < self.SHORT:
+            return self.regex.search(block)
         if block is self._last:  # run() searching the block test() just searched
             return self._last_found
         found = self.regex.match(block)
