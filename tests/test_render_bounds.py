@@ -14,12 +14,16 @@ cases). Instead one render's work is counted, deterministically:
 * every character a regular expression examined (Markdown's patterns are
   swapped for counting ones), which counts the scans done in C.
 
-A step of either costs about 30 to 60 ns here (measured, bench/RESULTS.md), so
-WORK_PER_CHAR steps per character keep 5,000 characters within 50 ms at
-50 ns a step, plus a fixed allowance for the link and code scan budget
-(``render.SCAN_BUDGET``). Quadratic behaviour at 5,000 characters is ten to a
-thousand times over the bound: the renderer before these bounds went over on
-every adversarial input below.
+The limit is WORK_PER_CHAR steps a character plus a fixed allowance for the
+link and code span scan budget (``render.SCAN_BUDGET``, spent whatever the
+length): 1.4 million steps at 5,000 characters. Why 200: the slowest linear
+inputs found (emphasis and brackets repeated, hypothesis included) use up to
+three quarters of the limit and an ordinary comment a seventh, while the
+quadratic inputs go over it at 5,000 characters (the setext headings at
+d18d0a9 by 2.5 times, 5,000 ``[`` before d18d0a9 by far more): the test fails
+on 19 inputs of the table with the renderer before d18d0a9, and on 6 with the
+one of d18d0a9. In time, a step cost 15 to 100 ns here (about 50 ns on the
+slowest inputs), so the limit is roughly the 50 ms the issue allows.
 """
 
 import re
@@ -39,8 +43,7 @@ from comments_service.forms import BODY_MAX
 # --- counting the work of one render -----------------------------------------
 
 # Steps per character of the comment (lines of Python plus characters examined
-# by regular expressions). Ordinary comments take under 10; the slowest linear
-# inputs found take about 150 (emphasis and list markers repeated).
+# by regular expressions): see the module docstring.
 WORK_PER_CHAR = 200
 # The link and code span scans of one comment share render.SCAN_BUDGET
 # characters whatever its length; a character of that scan costs about 8 steps.
