@@ -20,9 +20,9 @@ length): 1.4 million steps at 5,000 characters. Why 200: the slowest linear
 inputs found (emphasis and brackets repeated, hypothesis included) use up to
 three quarters of the limit and an ordinary comment a seventh, while the
 quadratic inputs go over it at 5,000 characters (the setext headings at
-d18d0a9 by 2.5 times, 5,000 ``[`` before d18d0a9 by far more): the test fails
-on 19 inputs of the table with the renderer before d18d0a9, and on 6 with the
-one of d18d0a9. In time, a step cost 15 to 100 ns here (about 50 ns on the
+d18d0a9 by 2.5 times, 5,000 ``[`` before d18d0a9 by far more): these tests fail
+on 20 inputs of the table and 3 nested ones with the renderer before d18d0a9,
+and on 7 inputs with the one of d18d0a9. In time, a step cost 15 to 100 ns here (about 50 ns on the
 slowest inputs), so the limit is roughly the 50 ms the issue allows.
 """
 
