@@ -18,6 +18,15 @@ the same run):
    accepted comments/s, p99 <= 50 ms, and every 202 is a row in the database.
 4. page weight: one post page of the sample site: HTML + CSS + JS bytes and
    requests. Goals: <= 30 KB (30,000 bytes), no third-party request.
+5. render worst case: every comment of the adversarial table
+   (tests/adversarial_comments.py) at the form's 5,000 characters, rendered in
+   this process. Goal: the slowest <= 50 ms.
+6. soak: the production server (as goal 3) takes 100 comments a second for
+   BENCH_SOAK_SECONDS (300) while an admin decides one pending comment every
+   2 s through the queue page's form and reads the queue every 30 s. Goals: 0
+   errors, 0 acknowledged comments lost, worker RSS at the end within 10% of
+   the start; reported: comment p99 in the first and last 30 s, decision and
+   queue page latency. BENCH_QUICK: 10 s at 20 a second, the queue every 5 s.
 
 Prints progress to stderr and a table at the end; writes bench/RESULTS.md
 (a quick run writes bench/out/RESULTS-quick.md and a partial one, with --only
@@ -35,6 +44,7 @@ Options: ``--only 1,3`` runs a subset of the goals; ``--sizes 1000`` other sizes
 import argparse
 import contextlib
 import gzip
+import http.client
 import json
 import math
 import os
@@ -55,6 +65,7 @@ import traceback
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
+from html import escape as html_escape
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -262,7 +273,7 @@ def bench_build_overhead(ws, sizes, report):
 
         def build(kind, mode, label, n=n, content=content, db_path=db_path, base=base):
             """One build in a fresh process, into ``base/<kind>-<mode>``."""
-            progress(f"[1/4] build overhead: N={fmt_n(n)} {label} ...")
+            progress(f"[1/6] build overhead: N={fmt_n(n)} {label} ...")
             folder = base / f"{kind}-{mode}"
             spec = {
                 "kind": kind,
@@ -379,7 +390,7 @@ def bench_approval_to_live(n_posts, samples=APPROVAL_SAMPLES, workdir=None):
     # What the gunicorn master of `make serve-prod` does at start
     # (gunicorn_conf.when_ready): one full build that leaves the publisher
     # warm; the workers fork from it.
-    progress(f"[2/4] approval-to-live: N={fmt_n(n_posts)} start-up build ...")
+    progress(f"[2/6] approval-to-live: N={fmt_n(n_posts)} start-up build ...")
     started = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):
         publish.publish_site(app.config)
@@ -409,7 +420,7 @@ def bench_approval_to_live(n_posts, samples=APPROVAL_SAMPLES, workdir=None):
     # (one full build). `make serve` does that at start; it is reported apart.
     for i in range(samples + 1):
         progress(
-            f"[2/4] approval-to-live: N={fmt_n(n_posts)} sample {i}/{samples} (0: the first) ..."
+            f"[2/6] approval-to-live: N={fmt_n(n_posts)} sample {i}/{samples} (0: the first) ..."
         )
         post = open_posts[(i * 7919) % len(open_posts)]
         marker = f"approvalsample{i}x{secrets.token_hex(6)}"
@@ -666,7 +677,7 @@ def server_cpu(master_pid):
 
 
 @contextlib.contextmanager
-def gunicorn_server(site_dir, db_path, workdir, settings_file):
+def gunicorn_server(site_dir, db_path, workdir, settings_file, extra_env=None):
     """The production server as `make serve-prod` starts it; yields (base URL, pid, env)."""
     port = free_port()
     env = {
@@ -683,6 +694,7 @@ def gunicorn_server(site_dir, db_path, workdir, settings_file):
         "FLASK_PELICAN_SETTINGS": str(settings_file),
     }
     env.pop("GUNICORN_ACCESS_LOG", None)
+    env.update(extra_env or {})
     log_path = Path(workdir) / "gunicorn.log"
     cmd = [
         str(VENV_BIN / "gunicorn"),
@@ -760,7 +772,7 @@ def run_wrk(wrk, base, script, seconds, label):
         time.sleep(1)
         elapsed = min(time.monotonic() - started, seconds)
         if proc.poll() is None:
-            progress(f"[3/4] comment intake: {label} {elapsed:.0f}/{seconds} s ...")
+            progress(f"[3/6] comment intake: {label} {elapsed:.0f}/{seconds} s ...")
     out, err = proc.communicate()
     if proc.returncode != 0:
         raise RuntimeError(f"wrk failed: {err or out}")
@@ -836,7 +848,7 @@ def run_python_load(base, slugs, seconds, label):
     while any(t.is_alive() for t in threads):
         time.sleep(1)
         progress(
-            f"[3/4] comment intake (Python fallback): {label} "
+            f"[3/6] comment intake (Python fallback): {label} "
             f"{min(time.perf_counter() - started, seconds):.0f}/{seconds} s ..."
         )
     for t in threads:
@@ -917,7 +929,7 @@ def bench_intake(ws, sizes, report):
         count_comments(db_path)
 
         # The gunicorn master builds the site before any worker answers.
-        progress(f"[3/4] comment intake: N={fmt_n(n)} starting gunicorn (it builds the site) ...")
+        progress(f"[3/6] comment intake: N={fmt_n(n)} starting gunicorn (it builds the site) ...")
         server_run = gunicorn_server(site_dir, db_path, work, settings_file)
         with server_run as (base, server, env, cmd, log_path):
             slugs = [p["slug"] for p in registry.load(site_dir)["posts"] if p["comments_open"]]
@@ -1154,7 +1166,7 @@ def bench_page_weight(ws, report):
 
     from comments_service import registry
 
-    progress("[4/4] page weight: building the sample site (pelicanconf.py) ...")
+    progress("[4/6] page weight: building the sample site (pelicanconf.py) ...")
     site_dir = ws.path / "sample-site" / "output"
     # The development settings as they are; only the comments database is a
     # fresh (absent) one, so var/comments.db is never touched.
@@ -1166,7 +1178,7 @@ def bench_page_weight(ws, report):
     origin = read_settings(str(ROOT / "pelicanconf.py"))["SITE_ORIGIN"]
     posts = registry.load(site_dir)["posts"]
     chosen = next((p for p in posts if p["slug"] == SAMPLE_POST_SLUG), posts[0])
-    progress(f"[4/4] page weight: measuring {chosen['url']} ...")
+    progress(f"[4/6] page weight: measuring {chosen['url']} ...")
     result = page_weight(site_dir, chosen["url"], origin)
     weights = [page_weight(site_dir, p["url"], origin) for p in posts]
     heaviest = max(weights, key=lambda r: r["bytes"])
@@ -1202,6 +1214,445 @@ def bench_page_weight(ws, report):
         f"<= {fmt_n(PAGE_BYTES_GOAL)} B",
         status(heaviest["bytes"] <= PAGE_BYTES_GOAL and not heaviest["third_party"]),
     )
+
+
+# --- Goal 5: render worst case -----------------------------------------------
+
+RENDER_GOAL_MS = 50
+RENDER_REPS = 1 if QUICK else 7
+
+
+def bench_render_worst_case(report):
+    """GOAL 5: the slowest comment to render. Each comment of the adversarial table
+    (tests/adversarial_comments.py: what was quadratic in Python-Markdown, and its
+    slowest linear inputs), at the form's maximum length, rendered RENDER_REPS
+    times with ``render_comment`` in this process; the median per comment."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from adversarial_comments import ADVERSARIAL, NESTED, fill
+    from comments_service.render import render_comment
+
+    render_comment("Warm the thread's Markdown instance.")
+    comments = [(repr(unit), fill(unit)) for unit in ADVERSARIAL]
+    comments += [(f"nested {i + 1}", text) for i, text in enumerate(NESTED)]
+    results = []
+    for i, (label, text) in enumerate(comments, 1):
+        progress(f"[5/6] render worst case: {i}/{len(comments)} {label[:30]} ...")
+        times = []
+        for _ in range(RENDER_REPS):
+            started = time.perf_counter()
+            render_comment(text)
+            times.append((time.perf_counter() - started) * 1000)
+        results.append({"input": label, "chars": len(text), "ms": statistics.median(times)})
+    results.sort(key=lambda r: r["ms"], reverse=True)
+    worst = results[0]
+    report.data["render"] = {"reps": RENDER_REPS, "results": results}
+    report.row(
+        "5 render worst case",
+        f"slowest of {len(results)} adversarial comments of {fmt_n(worst['chars'])} characters "
+        f"(median of {RENDER_REPS}): {worst['input']}",
+        f"{worst['ms']:.1f} ms",
+        f"<= {RENDER_GOAL_MS} ms",
+        status(worst["ms"] <= RENDER_GOAL_MS),
+    )
+
+
+# --- Goal 6: soak -------------------------------------------------------------
+
+SOAK_SECONDS = int(os.environ.get("BENCH_SOAK_SECONDS") or (10 if QUICK else 300))
+SOAK_RATE = int(os.environ.get("BENCH_SOAK_RATE") or (20 if QUICK else 100))  # comments/s
+SOAK_CLIENTS = 8
+SOAK_DECIDE_EVERY_S = 2
+SOAK_QUEUE_EVERY_S = 5 if QUICK else 30
+SOAK_RSS_EVERY_S = 2 if QUICK else 10
+SOAK_RSS_GROWTH_GOAL = 0.10
+SOAK_IDS_KEPT = 200  # pending ids taken from a queue page for the next decisions
+
+
+def worker_rss_kb(master_pid):
+    """Resident memory of the gunicorn workers (the master's children), summed."""
+    total = 0
+    for pid in child_pids(master_pid):
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+    return total
+
+
+class AdminBrowser:
+    """The admin's browser: cookies kept for any origin (the session cookie is
+    Secure and this is plain http on 127.0.0.1), forms filled from the page as a
+    browser does, redirects not followed. A connection per request: gunicorn
+    closes idle keep-alive connections after 2 s, and a browser then reconnects."""
+
+    def __init__(self, base, cookies, lock):
+        self._address = (urlsplit(base).hostname, urlsplit(base).port)
+        self.cookies, self._lock = cookies, lock
+
+    def request(self, method, path, fields=None):
+        """(status, headers, body text, seconds)."""
+        from urllib.parse import urlencode
+
+        with self._lock:
+            cookie = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        headers = {"Cookie": cookie, "Sec-Fetch-Site": "same-origin"}
+        body = None
+        if fields is not None:
+            body = urlencode(fields)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        conn = http.client.HTTPConnection(*self._address, timeout=300)
+        started = time.perf_counter()
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            answer = conn.getresponse()
+            text = answer.read().decode("utf-8", "replace")
+        finally:
+            conn.close()
+        seconds = time.perf_counter() - started
+        with self._lock:
+            for header in answer.headers.get_all("Set-Cookie") or []:
+                name, _, value = header.split(";", 1)[0].partition("=")
+                self.cookies[name.strip()] = value.strip()
+        return answer.status, answer.headers, text, seconds
+
+    def log_in(self, username, password):
+        status_code, _, html, _ = self.request("GET", "/admin/login")
+        if status_code != 200:
+            raise RuntimeError(f"login page: HTTP {status_code}")
+        fields = {**form_fields(html, html.find("csrf_token")), "username": username}
+        fields["password"] = password
+        status_code, _, _, _ = self.request("POST", "/admin/login", fields)
+        if status_code != 303:
+            raise RuntimeError(f"admin login failed: HTTP {status_code}")
+
+
+_INPUT = re.compile(r"<input\b[^>]*>", re.I)
+_ATTR = re.compile(r'([\w-]+)\s*=\s*"([^"]*)"')
+_DECISION_BUTTON = re.compile(r'<button\b[^>]*\bvalue="(approve|trash):(\d+)"', re.I)
+
+
+def form_fields(html, position):
+    """The hidden fields of the form around ``position``, as a browser sends them."""
+    from html import unescape
+
+    start = html.rfind("<form", 0, position)
+    end = html.find("</form>", position)
+    fields = {}
+    for tag in _INPUT.finditer(html, max(start, 0), end if end >= 0 else len(html)):
+        attrs = {k.lower(): unescape(v) for k, v in _ATTR.findall(tag.group(0))}
+        if attrs.get("type", "").lower() == "hidden" and "name" in attrs:
+            fields[attrs["name"]] = attrs.get("value", "")
+    return fields
+
+
+def soak_load(base, slugs, seconds, rate, run_id, started_at, stop):
+    """Comments at ``rate`` a second for ``seconds``, on a fixed schedule: comment k
+    is due at start + k / rate, and its latency is counted from then (a server
+    that falls behind is not hidden by clients waiting for it)."""
+    parts = urlsplit(base)
+    total = int(seconds * rate)
+    records = []  # (due s from start, latency s or None, status or error name)
+    lock = threading.Lock()
+    counter = iter(range(total))
+
+    def client():
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        while not stop.is_set():
+            with lock:
+                k = next(counter, None)
+            if k is None:
+                break
+            due = k / rate
+            delay = started_at + due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            body = (
+                f"post_slug={slugs[k % len(slugs)]}&name=Soak+Reader"
+                "&email=reader%40example.com&website=https%3A%2F%2Freader.example"
+                f"&body=Thanks+for+the+advice%2C+it+helped.+soak{run_id}n{k}end"
+            )
+            try:
+                conn.request(
+                    "POST",
+                    "/comments/",
+                    body=body,
+                    headers={
+                        "Content-Type": "application/x-www-form-urlencoded",
+                        "Accept": "application/json",
+                        "Sec-Fetch-Site": "same-origin",
+                    },
+                )
+                answer = conn.getresponse()
+                answer.read()
+                outcome = answer.status
+            except (OSError, http.client.HTTPException) as exc:
+                outcome = type(exc).__name__
+                conn.close()
+                conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+            latency = time.perf_counter() - started_at - due
+            with lock:
+                records.append((due, latency, outcome, k))
+        conn.close()
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(SOAK_CLIENTS)]
+    for t in threads:
+        t.start()
+    return threads, records
+
+
+class SoakAdmin:
+    """The admin: logs in, reads the queue every SOAK_QUEUE_EVERY_S and decides one
+    pending comment every SOAK_DECIDE_EVERY_S (approve and trash in turn) with the
+    queue page's own form (its CSRF token and hidden fields, the button's name
+    and value). Two threads, as two tabs of one browser session."""
+
+    def __init__(self, base):
+        self.base, self.cookies, self.lock = base, {}, threading.Lock()
+        self.html, self.ids = "", []
+        self.queue, self.decisions, self.errors = [], [], []
+        self.started_at = time.perf_counter()
+
+    def browser(self):
+        return AdminBrowser(self.base, self.cookies, self.lock)
+
+    def read_queue(self, browser):
+        try:
+            code, _, html, took = browser.request("GET", "/admin/")
+        except (OSError, http.client.HTTPException) as exc:
+            self.errors.append(f"queue: {type(exc).__name__}")
+            return
+        if code != 200:
+            self.errors.append(f"queue: HTTP {code}")
+            return
+        ids = []
+        for m in _DECISION_BUTTON.finditer(html):
+            if m.group(2) not in ids:
+                ids.append(m.group(2))
+            if len(ids) >= SOAK_IDS_KEPT:
+                break
+        with self.lock:
+            self.html, self.ids = html, ids
+        self.queue.append(
+            {
+                "at": time.perf_counter() - self.started_at,
+                "s": took,
+                "bytes": len(html.encode()),
+                "shown": html.count('name="action" value="approve:'),
+            }
+        )
+
+    def start(self, started_at, stop):
+        """Read the queue and decide on schedule from ``started_at`` until ``stop``."""
+        self.started_at = started_at
+
+        def every(seconds, step):
+            browser, n = self.browser(), 0
+            while not stop.wait(max(0.0, started_at + (n + 1) * seconds - time.perf_counter())):
+                n += 1
+                step(browser, n)
+
+        threads = [
+            threading.Thread(target=every, args=(SOAK_QUEUE_EVERY_S, self.read_queue_step)),
+            threading.Thread(target=every, args=(SOAK_DECIDE_EVERY_S, self.decide)),
+        ]
+        for t in threads:
+            t.daemon = True
+            t.start()
+        return threads
+
+    def read_queue_step(self, browser, _n):
+        self.read_queue(browser)
+
+    def decide(self, browser, n):
+        with self.lock:
+            html, ids = self.html, self.ids
+            comment_id = ids.pop(0) if ids else None
+        if comment_id is None:
+            self.read_queue(browser)  # every comment shown was decided: look again
+            return
+        action = "approve" if n % 2 else "trash"
+        button = f'value="{action}:{comment_id}"'
+        fields = {**form_fields(html, html.find(button)), "action": f"{action}:{comment_id}"}
+        try:
+            code, headers, _, took = browser.request("POST", "/admin/moderate", fields)
+        except (OSError, http.client.HTTPException) as exc:
+            self.errors.append(f"decision: {type(exc).__name__}")
+            return
+        if code != 303 or "/admin/login" in (headers.get("Location") or ""):
+            self.errors.append(f"decision: HTTP {code} {headers.get('Location')}")
+            return
+        self.decisions.append({"action": action, "id": comment_id, "s": took})
+
+
+def soak_markers(db_path, run_id):
+    """The k of every soak comment stored (all statuses), from the database."""
+    from comments_service import db
+
+    conn = db.connect(db_path)
+    try:
+        rows = db.export_comments(conn)
+    finally:
+        conn.close()
+    found = re.compile(rf"soak{run_id}n(\d+)end")
+    return {int(m.group(1)) for row in rows for m in [found.search(row["body"] or "")] if m}
+
+
+def bench_soak(ws, sizes, report):
+    """GOAL 6: soak. The production server (as goal 3 starts it) takes SOAK_RATE
+    comments a second for SOAK_SECONDS while an admin decides one every 2 s and
+    reads the queue every 30 s: errors, acknowledged comments lost, worker RSS at
+    the start and the end, comment latency in the first and last window."""
+    from comments_service import registry
+
+    n = min(sizes)
+    content, _slugs, corpus_db, _ = ws.corpus(n)
+    work = ws.path / "soak"
+    work.mkdir(parents=True, exist_ok=True)
+    settings_file = write_settings_file(work / "benchconf.py", content, corpus_db)
+    db_path = work / "soak.db"
+    count_comments(db_path)  # created and migrated, like a deployed database
+    username, password = "soak-admin", secrets.token_urlsafe(16)
+    run_id = secrets.token_hex(4)
+    window = min(30.0, SOAK_SECONDS / 3)
+    progress(f"[6/6] soak: N={fmt_n(n)} starting gunicorn (it builds the site) ...")
+    admin_env = {"ADMIN_USERNAME": username, "ADMIN_PASSWORD": password}
+    with gunicorn_server(work / "output", db_path, work, settings_file, admin_env) as (
+        base,
+        server,
+        env,
+        cmd,
+        log_path,
+    ):
+        slugs = [p["slug"] for p in registry.load(work / "output")["posts"] if p["comments_open"]][
+            :200
+        ]
+        master = server.pid
+        # Logged in and the queue read once before the clock starts.
+        admin = SoakAdmin(base)
+        admin.browser().log_in(username, password)
+        admin.read_queue(admin.browser())
+        stop = threading.Event()
+        rss = [(0.0, worker_rss_kb(master))]
+        started_at = time.perf_counter()
+        admin_threads = admin.start(started_at, stop)
+        load_threads, records = soak_load(
+            base, slugs, SOAK_SECONDS, SOAK_RATE, run_id, started_at, stop
+        )
+        while any(t.is_alive() for t in load_threads):
+            time.sleep(min(SOAK_RSS_EVERY_S, 1))
+            elapsed = time.perf_counter() - started_at
+            if elapsed - rss[-1][0] >= SOAK_RSS_EVERY_S:
+                rss.append((elapsed, worker_rss_kb(master)))
+                progress(
+                    f"[6/6] soak: {elapsed:.0f}/{SOAK_SECONDS} s, {len(records):,} comments, "
+                    f"{len(admin.decisions)} decisions, workers {rss[-1][1] / 1024:.0f} MB ..."
+                )
+        rss.append((time.perf_counter() - started_at, worker_rss_kb(master)))
+        stop.set()
+        for t in admin_threads:
+            t.join(timeout=180)
+        workers = len(child_pids(master))
+        if server.poll() is not None:
+            raise RuntimeError(f"gunicorn exited during the soak:\n{log_path.read_text()[-3000:]}")
+    server_errors = error_summary(log_path)
+    stored = soak_markers(db_path, run_id)  # after gunicorn stopped: every commit is in
+    acked = {k for _due, _lat, outcome, k in records if outcome == 202}
+    lost = sorted(acked - stored)
+    comment_errors = [r for r in records if r[2] != 202]
+    latencies = [(due, lat) for due, lat, outcome, _k in records if outcome == 202]
+
+    def p99_ms(lo, hi):
+        return percentile([lat for due, lat in latencies if lo <= due < hi], 99) * 1000
+
+    first_p99 = p99_ms(0, window)
+    last_p99 = p99_ms(SOAK_SECONDS - window, SOAK_SECONDS)
+    rss_start, rss_end = rss[0][1], rss[-1][1]
+    growth = (rss_end - rss_start) / rss_start if rss_start else math.nan
+    decisions = [d["s"] * 1000 for d in admin.decisions]
+    queue = admin.queue
+    queue_ms = [q["s"] * 1000 for q in queue]
+    errors = len(comment_errors) + len(admin.errors)
+    result = {
+        "seconds": SOAK_SECONDS,
+        "rate": SOAK_RATE,
+        "n_posts": n,
+        "workers": workers,
+        "window_s": window,
+        "sent": len(records),
+        "acked": len(acked),
+        "stored": len(stored),
+        "lost": lost[:20],
+        "lost_count": len(lost),
+        "comment_errors": sorted({str(r[2]) for r in comment_errors}),
+        "comment_error_count": len(comment_errors),
+        "admin_errors": admin.errors[:20],
+        "p50_ms": percentile([lat for _d, lat in latencies], 50) * 1000,
+        "p99_ms": percentile([lat for _d, lat in latencies], 99) * 1000,
+        "first_p99_ms": first_p99,
+        "last_p99_ms": last_p99,
+        "rss": rss,
+        "rss_growth": growth,
+        "decisions": len(decisions),
+        "decision_p50_ms": percentile(decisions, 50),
+        "decision_p95_ms": percentile(decisions, 95),
+        "decision_max_ms": max(decisions, default=math.nan),
+        "queue": queue,
+        "queue_p50_ms": percentile(queue_ms, 50),
+        "queue_max_ms": max(queue_ms, default=math.nan),
+        "server_errors": server_errors,
+        "gunicorn_command": " ".join(cmd),
+    }
+    report.data["soak"] = result
+    label = f"{SOAK_SECONDS} s at {SOAK_RATE}/s"
+    report.row(
+        "6 soak",
+        f"{label}: errors (comments + admin)",
+        f"{len(comment_errors)} + {len(admin.errors)}",
+        "0",
+        status(errors == 0),
+    )
+    report.row(
+        "6 soak",
+        f"{label}: acknowledged comments lost",
+        f"{len(lost)} of {fmt_n(len(acked))}",
+        "0 lost",
+        status(not lost),
+    )
+    report.row(
+        "6 soak",
+        f"worker RSS, start -> end ({workers} workers)",
+        f"{rss_start / 1024:.0f} -> {rss_end / 1024:.0f} MB ({growth:+.0%})",
+        f"end within {SOAK_RSS_GROWTH_GOAL:.0%} of start",
+        status(abs(growth) <= SOAK_RSS_GROWTH_GOAL),
+    )
+    report.row(
+        "6 soak",
+        f"comment POST p99, first / last {window:.0f} s",
+        f"{first_p99:.1f} / {last_p99:.1f} ms",
+        "(info)",
+        "-",
+    )
+    report.row(
+        "6 soak",
+        f"admin decision (POST /admin/moderate), p50 / p95 / max of {len(decisions)}",
+        f"{result['decision_p50_ms']:.0f} / {result['decision_p95_ms']:.0f} / "
+        f"{result['decision_max_ms']:.0f} ms",
+        "(info)",
+        "-",
+    )
+    shown = queue[-1]["shown"] if queue else 0
+    report.row(
+        "6 soak",
+        f"queue page (GET /admin/), p50 / max of {len(queue)} reads",
+        f"{result['queue_p50_ms']:.0f} / {result['queue_max_ms']:.0f} ms "
+        f"(last: {fmt_n(shown)} comments, {queue[-1]['bytes'] / 1024:.0f} KB)"
+        if queue
+        else "no read",
+        "(info)",
+        "-",
+    )
+    if not os.environ.get("BENCH_KEEP"):
+        shutil.rmtree(work, ignore_errors=True)
 
 
 # --- report -------------------------------------------------------------------
@@ -1598,6 +2049,82 @@ def write_markdown(report, info, path, total_s, sizes):
             f"{fmt_n(pw['heaviest_post']['bytes'])} bytes, "
             f"{pw['heaviest_post']['requests']} requests.",
         ]
+    render_data = report.data.get("render")
+    if render_data:
+        out += [
+            "",
+            "## Goal 5: render worst case",
+            "",
+            "`bench_render_worst_case` in `bench/run.py`: each comment of the adversarial table "
+            "(`tests/adversarial_comments.py`: inputs that were quadratic or overflowed the "
+            "stack in Python-Markdown, and its slowest linear ones), repeated to the form's "
+            f"5,000 characters, rendered {render_data['reps']} times with "
+            "`comments_service.render.render_comment` in the benchmark's process "
+            "(`time.perf_counter` around each render); the median per comment, slowest first. "
+            "The tests hold the same table to a deterministic count of steps "
+            "(`tests/test_render_bounds.py`).",
+            "",
+            "| comment (repeated to 5,000 characters) | ms per render |",
+            "| --- | --- |",
+        ]
+        for r in render_data["results"]:
+            label = html_escape(r["input"]).replace("`", "&#96;").replace("|", "&#124;")
+            out.append(f"| <code>{label}</code> | {r['ms']:.1f} |")
+    soak = report.data.get("soak")
+    if soak:
+        out += [
+            "",
+            "## Goal 6: soak",
+            "",
+            f"The production server as goal 3 starts it (`{soak['gunicorn_command']}`, "
+            f"{soak['workers']} workers, the corpus of N={fmt_n(soak['n_posts'])} posts, "
+            "`ADMIN_USERNAME`/`ADMIN_PASSWORD` set), for "
+            f"{soak['seconds']} s (`BENCH_SOAK_SECONDS`):",
+            "",
+            f"* readers: {soak['rate']} comments a second on a fixed schedule (comment k due "
+            f"at k / {soak['rate']} s, {SOAK_CLIENTS} keep-alive clients; latency counted from "
+            "the due time, so a server that falls behind shows), each with a unique marker;",
+            f"* the admin: logs in through the login form, reads `/admin/` every "
+            f"{SOAK_QUEUE_EVERY_S} s and every {SOAK_DECIDE_EVERY_S} s approves or (in turn) "
+            "trashes the next comment the last queue page showed, posting that page's form "
+            "(CSRF token, hidden fields, the button's name and value) without following the "
+            "redirect;",
+            "* lost: markers of 202-acknowledged comments missing from the database, read after "
+            "gunicorn stopped; RSS: `VmRSS` of the gunicorn workers summed, from `/proc`.",
+            "",
+            "| duration | rate | sent | 202 | lost | errors (comments / admin) | POST p50 | "
+            f"p99 first {soak['window_s']:.0f} s | p99 last {soak['window_s']:.0f} s | "
+            "worker RSS start -> end | decisions p50 / p95 / max | queue page p50 / max |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+            f"| {soak['seconds']} s | {soak['rate']}/s | {fmt_n(soak['sent'])} | "
+            f"{fmt_n(soak['acked'])} | **{soak['lost_count']}** | "
+            f"**{soak['comment_error_count']} / {len(soak['admin_errors'])}** | "
+            f"{soak['p50_ms']:.1f} ms | **{soak['first_p99_ms']:.1f} ms** | "
+            f"**{soak['last_p99_ms']:.1f} ms** | "
+            f"**{soak['rss'][0][1] / 1024:.0f} -> {soak['rss'][-1][1] / 1024:.0f} MB "
+            f"({soak['rss_growth']:+.0%})** | {soak['decisions']}: "
+            f"{soak['decision_p50_ms']:.0f} / {soak['decision_p95_ms']:.0f} / "
+            f"{soak['decision_max_ms']:.0f} ms | {soak['queue_p50_ms']:.0f} / "
+            f"{soak['queue_max_ms']:.0f} ms |",
+            "",
+            "Worker RSS over the run (s: MB): "
+            + ", ".join(f"{t:.0f}: {kb / 1024:.0f}" for t, kb in soak["rss"]),
+            "",
+            "Queue page reads (s: ms, comments shown, KB): "
+            + ", ".join(
+                f"{q['at']:.0f}: {q['s'] * 1000:.0f}, {fmt_n(q['shown'])}, {q['bytes'] / 1024:.0f}"
+                for q in soak["queue"]
+            ),
+        ]
+        if soak["comment_errors"] or soak["admin_errors"]:
+            out += [
+                "",
+                f"Errors: comments {', '.join(soak['comment_errors']) or 'none'}; admin "
+                f"{'; '.join(soak['admin_errors']) or 'none'}.",
+            ]
+        if soak["server_errors"]:
+            out += ["", "Exceptions in gunicorn's log:", ""]
+            out += [f"* {count:,} x `{line}`" for count, line in soak["server_errors"]]
     out.append("")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     notes = ROOT / "bench" / "OPTIMISATIONS.md"  # hand-written: what was changed and why
@@ -1608,7 +2135,7 @@ def write_markdown(report, info, path, total_s, sizes):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", default="1,2,3,4", help="goals to run, e.g. 1,3")
+    parser.add_argument("--only", default="1,2,3,4,5,6", help="goals to run, e.g. 1,3")
     parser.add_argument("--sizes", default=None, help="post counts, e.g. 1000,10000")
     parser.add_argument("--build-child", help=argparse.SUPPRESS)
     parser.add_argument("--approval-child", nargs=2, type=int, help=argparse.SUPPRESS)
@@ -1643,6 +2170,8 @@ def main(argv=None):
         (2, "2 approval-to-live", lambda: bench_approval(ws, sizes, report)),
         (3, "3 comment intake", lambda: bench_intake(ws, sizes, report)),
         (4, "4 page weight", lambda: bench_page_weight(ws, report)),
+        (5, "5 render worst case", lambda: bench_render_worst_case(report)),
+        (6, "6 soak", lambda: bench_soak(ws, sizes, report)),
     ]
     try:
         for number, name, step in steps:
@@ -1672,7 +2201,7 @@ def main(argv=None):
     )
     # Only a complete full run replaces bench/RESULTS.md; a quick or partial run
     # (--only, --sizes) goes to bench/out/ unless BENCH_RESULTS says otherwise.
-    partial = goals != {1, 2, 3, 4} or sizes != SIZES
+    partial = goals != {1, 2, 3, 4, 5, 6} or sizes != SIZES
     kind = "quick" if QUICK else "partial" if partial else None
     default = BENCH_DIR / (f"out/RESULTS-{kind}.md" if kind else "RESULTS.md")
     path = Path(os.environ.get("BENCH_RESULTS") or default)

@@ -13,11 +13,14 @@ every comment ever stored. Two layers:
    the boundary.
 
 Rendering is bounded (issue 10): stock Python-Markdown is quadratic on some
-inputs (a comment of 5,000 ``[`` took 3 s, ``[a][`` repeated 0.7 s, 1,666
-``1. `` on one line overflowed the stack) and every admin queue load, reply
-page and publish renders stored comments again. Two bounds keep any comment
-the form accepts (5,000 characters) in a few milliseconds without changing
-what ordinary comments render to; see ``_BoundedLinks`` and ``bound_nesting``.
+inputs (a comment of 5,000 ``[`` took 3 s, ``[a][`` repeated 0.7 s, a
+backtick scan 0.9 s, 1,250 setext headings 0.13 s, 1,666 ``1. `` on one line
+overflowed the stack) and every admin queue load, reply page and publish
+renders stored comments again. Four bounds keep any comment the form accepts
+(5,000 characters) within a few tens of milliseconds without changing what
+ordinary comments render to: ``_BoundedScans`` (links and code spans),
+``_TailSearch`` (block searches), ``_SetextHeader`` and ``bound_nesting``.
+tests/test_render_bounds.py holds the cost to a count of steps per character.
 """
 
 import re
@@ -27,7 +30,7 @@ from datetime import datetime
 
 import markdown
 import nh3
-from markdown import inlinepatterns
+from markdown import blockprocessors, inlinepatterns, preprocessors
 
 ALLOWED_TAGS = {"p", "br", "em", "strong", "a", "ul", "ol", "li", "blockquote", "code", "pre"}
 LINK_REL = "nofollow ugc noopener"
@@ -59,45 +62,77 @@ def clean_line(text):
     return " ".join(clean_text(text).split())
 
 
-# Link parsing. For every ``[`` the link patterns scan forward, one Python
-# step a character, for the matching ``]`` and then ``(...)``; a failed scan
-# runs to the end of the text, so n brackets cost n * n steps. Each scan is cut
-# to a window (no honest link text or address is that long) and all scans of
-# one comment share a budget of characters, ten times the longest comment:
-# once it is spent, a further ``[`` is plain text. Successful links consume
-# what they scan, so ordinary comments never come near the budget.
+# Forward scans. For every ``[`` the link patterns scan forward, one Python
+# step a character, for the matching ``]`` and then ``(...)``, and for every
+# opening backtick the code span pattern scans for a closing run of as many; a
+# failed scan runs to the end of the text, so n brackets or backticks cost
+# n * n steps. Each scan is cut to a window (no honest link text, address or
+# code span is that long) and all scans of one comment share a budget of
+# characters, ten times the longest comment: once it is spent, a further
+# ``[`` or backtick is plain text. Successful scans consume what they scan, so
+# ordinary comments never come near the budget.
 LINK_TEXT_MAX = 1000
 LINK_URL_MAX = 2000
-LINK_SCAN_BUDGET = 50_000
+CODE_SPAN_MAX = 2000
+SCAN_BUDGET = 50_000
 
 
-class _BoundedLinks:
-    """Mixin for Python-Markdown's link processors: windowed, budgeted scans."""
+class _BoundedScans:
+    """Mixin for Python-Markdown's link and code processors: windowed, budgeted scans."""
 
-    def _scan(self, scan, data, index, window):
-        allowed = min(window, self.md.link_scan_budget)
-        result = scan(data[: index + allowed], index)
-        # Every scan returns the index it reached as its second-to-last value.
-        self.md.link_scan_budget -= max(1, result[-2] - index)
+    def _window(self, index, window):
+        # Never below index: a negative slice end would open the whole text again.
+        return index + max(0, min(window, self.md.scan_budget))
+
+    def _spend(self, index, reached):
+        self.md.scan_budget -= max(1, reached - index)
+
+    def _link_scan(self, scan, data, index, window):
+        result = scan(data[: self._window(index, window)], index)
+        # Every link scan returns the index it reached as its second-to-last value.
+        self._spend(index, result[-2])
         return result
 
     def getText(self, data, index):  # noqa: N802 (Python-Markdown's name)
-        return self._scan(super().getText, data, index, LINK_TEXT_MAX)
+        return self._link_scan(super().getText, data, index, LINK_TEXT_MAX)
 
     def getLink(self, data, index):  # noqa: N802
-        return self._scan(super().getLink, data, index, LINK_URL_MAX)
+        return self._link_scan(super().getLink, data, index, LINK_URL_MAX)
+
+    def find_code_spans(self, start, text):
+        # The window always takes the opening backticks in, so that with the
+        # budget spent they are still stepped over as text (an empty window
+        # would have Markdown try the same position again and again).
+        opened = _BACKTICKS.match(text, start).end()
+        end = max(opened, self._window(start, CODE_SPAN_MAX))
+        code_start, code_end = super().find_code_spans(start, text[:end])
+        # A closing run as long as the opening one ends the scan there; anything
+        # else (none, or a shorter run taken instead) scanned the whole window.
+        if code_end is not None and code_start == opened:
+            end = code_end
+        self._spend(start, end)
+        return code_start, code_end
 
 
-class _Link(_BoundedLinks, inlinepatterns.LinkInlineProcessor):
+_BACKTICKS = re.compile("`*")
+
+
+class _Link(_BoundedScans, inlinepatterns.LinkInlineProcessor):
     pass
 
 
-class _Reference(_BoundedLinks, inlinepatterns.ReferenceInlineProcessor):
+class _Reference(_BoundedScans, inlinepatterns.ReferenceInlineProcessor):
     pass
 
 
-class _ShortReference(_BoundedLinks, inlinepatterns.ShortReferenceInlineProcessor):
+class _ShortReference(_BoundedScans, inlinepatterns.ShortReferenceInlineProcessor):
     pass
+
+
+class _Backtick(_BoundedScans, inlinepatterns.BacktickInlineProcessor):
+    def __init__(self, pattern, md):
+        super().__init__(pattern)
+        self.md = md
 
 
 # Nesting. Quote and list markers on one line (``> > > x``, ``1. 1. 1. x``)
@@ -105,13 +140,16 @@ class _ShortReference(_BoundedLinks, inlinepatterns.ShortReferenceInlineProcesso
 # rest of the line: 5,000 ``>`` cost 55 ms and 1,666 ``1. `` overflowed the
 # stack (a 500). Beyond NESTING_MAX markers on a line the next marker is
 # backslash-escaped, so it and the rest of the line are text. Lines indented
-# four spaces or more are left alone (they may be code).
+# four spaces or more are left alone (they may be code). It runs as a
+# preprocessor after Markdown's own, so it sees lines as the block parser
+# will (tabs expanded: ``*\t*`` is two markers to Markdown).
 NESTING_MAX = 8
 _MARKER = r"[ \t]*(?:>|[*+-](?=[ \t])|\d{1,9}[.)](?=[ \t]))"
-# (Not on a line that is a horizontal rule to Markdown, such as ``- - - -``.)
+# (Not on a line that is a horizontal rule to Markdown, such as ``- - - -``:
+# Markdown's own rule pattern, which allows at most two spaces between marks.)
 _DEEP_LINE = re.compile(
-    rf"^(?= {{0,3}}\S)(?! {{0,3}}([-*_])(?:[ \t]*\1){{2,}}[ \t]*$)"
-    rf"((?:{_MARKER}){{{NESTING_MAX}}}[ \t]*)(\d*)(\S)",
+    rf"^(?= {{0,3}}\S)(?!{blockprocessors.HRProcessor.RE})"
+    rf"(?P<start>(?:{_MARKER}){{{NESTING_MAX}}}[ \t]*)(?P<digits>\d*)(?P<mark>\S)",
     re.M,
 )
 
@@ -120,12 +158,78 @@ def bound_nesting(text):
     """Escape the quote or list marker past NESTING_MAX on any line."""
 
     def escape(m):
-        _rule, start, digits, mark = m.groups()
+        start, digits, mark = m.group("start", "digits", "mark")
         if not digits and mark not in ">*+-":
             return m.group(0)
         return f"{start}{digits}\\{mark}"
 
     return _DEEP_LINE.sub(escape, text)
+
+
+class _BoundNesting(preprocessors.Preprocessor):
+    def run(self, lines):
+        return bound_nesting("\n".join(lines)).split("\n")
+
+
+# Blocks. Python-Markdown splits a comment into blocks at blank lines; some
+# block processors take one piece off the front of a block (a heading, a
+# rule, a link definition) and hand back the rest, and before each piece the
+# heading, rule, quote and definition processors search all of the rest
+# again: 1,250 setext headings ("a\n=\n") cost 130 ms. What is handed back
+# is a tail of a block searched before, so each search remembers the first
+# match it found past the start of a block, and a search of a tail reuses it
+# while it lies ahead. Exact for these patterns: none looks behind, so a
+# match at a position other than 0 does not depend on what precedes the tail.
+class _TailSearch:
+    """A block processor's pattern whose ``search`` of a tail resumes where it stopped."""
+
+    REMEMBERED = 4  # blocks: a piece taken off the front is parsed before the rest
+    SHORT = 200  # characters: a short block is cheaper to search again than to remember
+
+    def __init__(self, regex):
+        self.regex = regex
+        self._seen = []  # [(block, first match past position 0 or None)], latest first
+        self._last = self._last_found = None
+
+    def __getattr__(self, name):
+        return getattr(self.regex, name)
+
+    def search(self, block):
+        if len(block) < self.SHORT:
+            return self.regex.search(block)
+        if block is self._last:  # run() searching the block test() just searched
+            return self._last_found
+        found = self.regex.match(block)
+        if not found:
+            found = self._search_past_start(block)
+        self._last, self._last_found = block, found
+        return found
+
+    def _search_past_start(self, block):
+        size = len(block)
+        for i, (seen, found) in enumerate(self._seen):
+            offset = len(seen) - size
+            if offset >= 0 and (found is None or found.start() > offset) and seen.endswith(block):
+                del self._seen[i]
+                found = found and self.regex.match(block, found.start() - offset)
+                break
+        else:
+            found = self.regex.search(block, 1)
+            del self._seen[self.REMEMBERED - 1 :]
+        self._seen.insert(0, (block, found))
+        return found
+
+
+class _SetextHeader(blockprocessors.SetextHeaderProcessor):
+    """Python-Markdown's, splitting off the heading's two lines instead of the
+    whole block (split and joined again for every heading, quadratic)."""
+
+    def run(self, parent, blocks):
+        heading, underline, *rest = blocks.pop(0).split("\n", 2)
+        blocks.insert(0, "\n".join((heading, underline)))
+        super().run(parent, blocks)
+        if rest:
+            blocks.insert(0, rest[0])
 
 
 def _new_markdown():
@@ -134,6 +238,7 @@ def _new_markdown():
     md.preprocessors.deregister("html_block")
     for pattern in ("html", "image_link", "image_reference", "short_image_ref", "automail"):
         md.inlinePatterns.deregister(pattern)
+    md.preprocessors.register(_BoundNesting(md), "bound_nesting", 25)
     # The same patterns at Python-Markdown's own priorities, with bounded scans.
     for cls, name, priority in (
         (_Reference, "reference", 170),
@@ -141,6 +246,17 @@ def _new_markdown():
         (_ShortReference, "short_reference", 130),
     ):
         md.inlinePatterns.register(cls(inlinepatterns.LINK_RE, md), name, priority)
+    md.inlinePatterns.register(_Backtick(inlinepatterns.BACKTICK_RE, md), "backtick", 190)
+    blocks = md.parser.blockprocessors
+    blocks.register(_SetextHeader(md.parser), "setextheader", 60)
+    for name, attribute in (
+        ("hashheader", "RE"),
+        ("hr", "SEARCH_RE"),
+        ("quote", "RE"),
+        ("reference", "RE"),
+    ):
+        processor = blocks[name]
+        setattr(processor, attribute, _TailSearch(getattr(processor, attribute)))
     return md
 
 
@@ -156,9 +272,9 @@ def render_comment(text):
     if md is None:
         md = _per_thread.markdown = _new_markdown()
     md.reset()
-    md.link_scan_budget = LINK_SCAN_BUDGET
+    md.scan_budget = SCAN_BUDGET
     try:
-        html = md.convert(bound_nesting(clean_text(text)))
+        html = md.convert(clean_text(text))
     except BaseException:
         # A conversion cut short leaves the instance's parser state behind
         # (seen after a RecursionError: later comments lost their <p>).

@@ -5,6 +5,7 @@ speed is judged by `make bench` and bench/RESULTS.md, not by tests.
 """
 
 import os
+import re
 import subprocess
 import sys
 
@@ -23,7 +24,15 @@ def test_the_quick_benchmark_runs_every_goal(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     table = done.stdout
-    for goal in ("1 build overhead", "2 approval-to-live", "3 comment intake", "4 page weight"):
+    for goal in (
+        "1 build overhead",
+        "2 approval-to-live",
+        "3 comment intake",
+        "4 page weight",
+        "5 render worst case",
+        "6 soak",
+    ):
         assert goal in table, goal
     assert "0 missing" in table, "every acknowledged comment is in the database"
+    assert re.search(r"acknowledged comments lost +0 of", table), "the soak lost none either"
     assert (ROOT / "bench" / "out" / "RESULTS-quick.md").is_file()
