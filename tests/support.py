@@ -70,10 +70,17 @@ class AdminSession:
             data={"username": username, "password": password, "csrf_token": token},
         )
 
-    def act(self, action, *ids, view="pending", bulk=False):
-        """Press a moderation button (or tick ids and press a bulk button)."""
+    def act(self, action, *ids, view="pending", bulk=False, seen=None):
+        """Press a moderation button (or tick ids and press a bulk button).
+
+        Sends the version of each comment the page shows, as a browser
+        would; ``seen`` ({id: version}) overrides it, to send a stale page's."""
         path = "/admin/" if view == "pending" else f"/admin/{view}"
-        data = {"csrf_token": csrf_token(self.client, path), "view": view}
+        page = BeautifulSoup(self.client.get(path).get_data(as_text=True), "html.parser")
+        data = {"csrf_token": page.select_one('input[name="csrf_token"]')["value"], "view": view}
+        for field in page.select('input[name^="seen-"]'):
+            data[field["name"]] = field["value"]
+        data.update({f"seen-{i}": str(version) for i, version in (seen or {}).items()})
         if bulk:
             data.update(bulk=action, ids=[str(i) for i in ids])
         else:
