@@ -231,9 +231,11 @@ def seen_versions(ids):
     return seen
 
 
-# A bulk report lists each comment by id and name; names are cut short so
-# that the report of a whole page fits in the session cookie it travels in.
+# A bulk report names each comment by number and name; names are cut short
+# and the comments named counted, so that the report fits in the session
+# cookie it travels in, whatever a forged form sends.
 REPORT_NAME_MAX = 24
+REPORT_NAMED_MAX = 100
 
 
 def short_label(outcome):
@@ -243,22 +245,30 @@ def short_label(outcome):
     return f"#{outcome.comment_id}" + (f" {name}" if name else "")
 
 
+def report_items(outcomes):
+    """One line per comment done, or per reason refused naming its comments."""
+    named, rest = outcomes[:REPORT_NAMED_MAX], len(outcomes) - REPORT_NAMED_MAX
+    if named[0].done:
+        items = [short_label(o) for o in named]
+    else:
+        by_reason = {}
+        for outcome in named:
+            by_reason.setdefault(outcome.refused.why(), []).append(short_label(outcome))
+        items = [f"{why[:1].upper()}{why[1:]}: {', '.join(ids)}." for why, ids in by_reason.items()]
+    return items + ([f"And {rest} more."] if rest > 0 else [])
+
+
 def flash_report(action, report, bulk):
     """Tell the admin what became of each comment: done, or not changed and why."""
     done, refused = report.done, report.refused
     if done:
         text = f"{len(done)} comment{'s' if len(done) != 1 else ''} {action.done}."
-        flash({"text": text, "items": [short_label(o) for o in done]} if bulk else text, "info")
+        flash({"text": text, "items": report_items(done)} if bulk else text, "info")
     if refused and not bulk:
         flash(str(refused[0].refused), "error")
     elif refused:
-        # One line per reason, naming each comment it applies to.
-        by_reason = {}
-        for outcome in refused:
-            by_reason.setdefault(outcome.refused.why(), []).append(short_label(outcome))
-        items = [f"{why[:1].upper()}{why[1:]}: {', '.join(labels)}." for why, labels in by_reason.items()]
         text = f"{len(refused)} comment{'s' if len(refused) != 1 else ''} not changed:"
-        flash({"text": text, "items": items}, "error")
+        flash({"text": text, "items": report_items(refused)}, "error")
 
 
 @bp.post("/moderate")
@@ -310,7 +320,11 @@ def get_comment_or_404(comment_id):
 
 
 def status_url(status):
-    return url_for("admin.queue") if status == "pending" else url_for("admin.status_view", status=status)
+    return (
+        url_for("admin.queue")
+        if status == "pending"
+        else url_for("admin.status_view", status=status)
+    )
 
 
 @bp.route(f"/comments/<int(max={MAX_ID}):comment_id>/edit", methods=["GET", "POST"])
@@ -337,7 +351,9 @@ def edit(comment_id):
             return redirect(status_url(comment["status"]), 303)
         # Decided, edited or erased meanwhile: keep what the admin typed, show
         # the comment as it is now, and let a second Save be a choice.
-        flash(f"Not saved: {outcome.refused.why('editing')}. Your text is still in the form.", "error")
+        flash(
+            f"Not saved: {outcome.refused.why('editing')}. Your text is still in the form.", "error"
+        )
         comment = db.get_comment(db.get_db(), comment_id)
         return edit_page(form, comment, seen=comment and comment["version"]), 409
     return edit_page(form, comment, seen=form.seen.data)

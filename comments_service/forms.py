@@ -18,7 +18,6 @@ from wtforms import (
     TextAreaField,
     ValidationError,
 )
-from wtforms.widgets import HiddenInput
 from wtforms.validators import (
     DataRequired,
     Email,
@@ -27,6 +26,7 @@ from wtforms.validators import (
     NumberRange,
     Optional,
 )
+from wtforms.widgets import HiddenInput
 
 from comments_service.render import clean_line, clean_text
 

@@ -16,7 +16,12 @@ from datetime import UTC, datetime
 STATUSES = ("pending", "approved", "spam", "trash")
 VIEWS = {"pending": "Pending", "approved": "Approved", "spam": "Spam", "trash": "Trash"}
 # For sentences: "it is in the trash already", "a spam comment cannot be approved".
-IS = {"pending": "pending", "approved": "approved", "spam": "marked as spam", "trash": "in the trash"}
+IS = {
+    "pending": "pending",
+    "approved": "approved",
+    "spam": "marked as spam",
+    "trash": "in the trash",
+}
 A_COMMENT = {
     "pending": "a pending comment",
     "approved": "an approved comment",
@@ -137,7 +142,7 @@ class NoSuchComment(Refused):
         self.comment_id = comment_id
 
     def why(self, doing="reading"):
-        return f"no comment with id {self.comment_id}"
+        return "there is no such comment"
 
     def __str__(self):
         return f"No comment with id {self.comment_id}."

@@ -166,9 +166,7 @@ def test_a_request_that_does_not_say_what_the_admin_saw_changes_nothing(admin, d
     assert db.decisions_for(database, comment_id) == []
 
 
-def test_two_admins_pressing_at_the_same_moment_one_wins_the_other_is_told(
-    admin, alice, database
-):
+def test_two_admins_pressing_at_the_same_moment_one_wins_the_other_is_told(admin, alice, database):
     admin.login()
     for trial in range(TRIALS):
         comment_id = add(database, f"Raced comment {trial}")
@@ -259,9 +257,7 @@ def test_an_edit_after_a_decision_meanwhile_shows_the_conflict_and_keeps_the_tex
     assert published_bodies(live_site) == ["Typo fixed in the text"]
 
 
-def test_an_author_reply_to_a_comment_unapproved_meanwhile_is_not_published(
-    admin, alice, database
-):
+def test_an_author_reply_to_a_comment_unapproved_meanwhile_is_not_published(admin, alice, database):
     comment_id = add(database)
     arrange(database, comment_id, "approved")
     admin.login()
@@ -299,6 +295,17 @@ def test_a_bulk_action_reports_each_comment_done_or_refused(admin, alice, databa
     assert db.get_comment(database, stale)["status"] == "approved"
     assert db.get_comment(database, gone) is None
     assert [d["by"] for d in db.decisions_for(database, stale)] == ["alice"]
+
+
+def test_a_forged_bulk_of_thousands_of_ids_gets_a_report_that_fits_its_cookie(admin, database):
+    admin.login()
+    ids = range(1_000_000, 1_002_000)  # no such comments
+    response = admin.act("spam", *ids, bulk=True)
+    assert response.status_code == 303
+    [refused] = admin.messages()
+    assert refused.startswith("2000 comments not changed: There is no such comment: #1000000, ")
+    assert refused.endswith("And 1900 more.")
+    assert db.counts_by_status(database) == dict.fromkeys(STATUSES, 0)
 
 
 # --- one view of a comment ----------------------------------------------------------
