@@ -334,7 +334,9 @@ def edit(comment_id):
     comment = db.get_comment(db.get_db(), comment_id)
     if comment is None and request.method == "GET":
         abort(404)
-    form = EditCommentForm(data={**(comment or {}), "seen": comment and comment["version"]})
+    # ``seen`` only from the posted form: a default here would fill in the
+    # version of now for a form that did not send one.
+    form = EditCommentForm(data=comment)
     if form.validate_on_submit():
         report = db.edit_comment(
             db.get_db(),
@@ -356,7 +358,9 @@ def edit(comment_id):
         )
         comment = db.get_comment(db.get_db(), comment_id)
         return edit_page(form, comment, seen=comment and comment["version"]), 409
-    return edit_page(form, comment, seen=form.seen.data)
+    return edit_page(
+        form, comment, seen=form.seen.data if form.is_submitted() else comment["version"]
+    )
 
 
 def edit_page(form, comment, seen):

@@ -166,6 +166,23 @@ def test_a_request_that_does_not_say_what_the_admin_saw_changes_nothing(admin, d
     assert db.decisions_for(database, comment_id) == []
 
 
+def test_an_edit_that_does_not_say_what_the_admin_saw_is_not_saved(admin, database):
+    comment_id = add(database, "Original words")
+    admin.login()
+    edit_path = f"/admin/comments/{comment_id}/edit"
+    form = page(admin.client.get(edit_path))
+    data = {
+        "csrf_token": form.select_one('input[name="csrf_token"]')["value"],
+        "author_name": "Ada Reader",
+        "body": "Words saved blind",
+    }
+    response = admin.client.post(edit_path, data=data)
+    assert response.status_code == 409
+    assert "reload the page" in page(response).select_one(".flash-error").get_text()
+    assert page(response).select_one("#body").get_text() == "Words saved blind"
+    assert db.get_comment(database, comment_id)["body"] == "Original words"
+
+
 def test_two_admins_pressing_at_the_same_moment_one_wins_the_other_is_told(admin, alice, database):
     admin.login()
     for trial in range(TRIALS):
