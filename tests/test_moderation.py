@@ -3,7 +3,9 @@ enforced by the server; every request names the version of each comment the
 admin saw, and a comment that changed meanwhile is left alone with a sentence
 saying who changed it and when; one view of a comment for every page."""
 
+import shutil
 import threading
+from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
@@ -116,6 +118,19 @@ def test_the_console_follows_the_same_table(runner, database):
 
 
 # --- the state the admin saw ------------------------------------------------------
+
+
+def test_an_old_database_gets_versions_past_every_decision_kept(tmp_path):
+    path = tmp_path / "comments.db"
+    shutil.copy(Path(__file__).parent / "fixtures" / "schema-v1.db", path)
+    database = db.connect(path)
+    try:
+        rows = list(database["comments"].rows)
+        assert len(rows) == 3
+        for row in rows:
+            assert row["version"] == 1 + len(db.decisions_for(database, row["id"]))
+    finally:
+        database.close()
 
 
 def test_a_decision_another_admin_took_meanwhile_stands_and_is_named(admin, alice, database):
