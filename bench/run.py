@@ -348,6 +348,15 @@ def _csrf_token(client, path):
     return match.group(1)
 
 
+def _seen_version(client, comment_id):
+    """The version of a comment the queue shows: every decision carries it."""
+    html = client.get("/admin/").get_data(as_text=True)
+    match = re.search(rf'name="seen-{comment_id}" value="(\d+)"', html)
+    if not match:
+        raise RuntimeError(f"comment {comment_id} is not in the queue")
+    return match.group(1)
+
+
 def bench_approval_to_live(n_posts, samples=APPROVAL_SAMPLES, workdir=None):
     """GOAL 2, approval-to-live: seconds from the admin's Approve POST until the
     comment's text is in the post's static HTML file.
@@ -441,12 +450,18 @@ def bench_approval_to_live(n_posts, samples=APPROVAL_SAMPLES, workdir=None):
             pending = db.comments_with_status(db.get_db(), "pending")
         comment_id = next(c["id"] for c in pending if marker in c["body"])
         token = _csrf_token(client, "/admin/")
+        seen = _seen_version(client, comment_id)
         page = site_dir / post["url"].lstrip("/") / "index.html"
 
         start = time.perf_counter()
         answer = client.post(
             "/admin/moderate",
-            data={"csrf_token": token, "view": "pending", "action": f"approve:{comment_id}"},
+            data={
+                "csrf_token": token,
+                "view": "pending",
+                "action": f"approve:{comment_id}",
+                f"seen-{comment_id}": seen,
+            },
         )
         responded = time.perf_counter()
         if answer.status_code != 303:
@@ -1917,8 +1932,9 @@ def write_markdown(report, info, path, total_s, sizes):
             "`create_app({SITE_DIR, COMMENTS_DB, PELICAN_SETTINGS, SECRET_KEY, "
             "PASSWORD_HASH: 'scrypt:1024:8:1', RATELIMIT_ENABLED: False})`, an admin "
             "logged in through the Flask test client. Per sample: submit a comment, fetch the "
-            "queue's CSRF token, then time from just before `POST /admin/moderate "
-            "action=approve:<id>` until the comment text is in the post's `index.html`.",
+            "queue's CSRF token and the comment's version, then time from just before `POST "
+            "/admin/moderate action=approve:<id> seen-<id>=<version>` until the comment text "
+            "is in the post's `index.html`.",
             "",
             "| N | samples | p50 | p95 | first | p50 / p95 without the first | max | "
             "approve response p50 | initial build | peak RSS (publishing process) |",

@@ -25,7 +25,20 @@ from pathlib import Path
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-STATUSES = ("pending", "approved", "spam", "trash")
+from comments_service.moderation import (
+    ACTIONS,
+    STATUSES,
+    Changed,
+    NoSuchComment,
+    NotAllowed,
+    Outcome,
+    Refused,
+    Report,
+    Unseen,
+    action_moving,
+    buttons,
+)
+
 IP_HASH_DAYS = 30
 
 migrations = Migrations("career_notes")
@@ -163,6 +176,19 @@ def m005_comment_ids_never_reused(db):
     ).fetchone()[0]
     db.execute("delete from sqlite_sequence where name = 'comments'")
     db.execute("insert into sqlite_sequence (name, seq) values ('comments', ?)", [highest])
+
+
+@migrations()
+def m006_comment_versions(db):
+    # A moderation request names the version of each comment the admin saw,
+    # and is refused if the comment changed since (``moderate``). Every change
+    # records a decision, so 1 + its decisions is at least any version the
+    # comment ever had: a re-imported id never matches a stale page.
+    db["comments"].add_column("version", int, not_null_default=1)
+    db.execute(
+        "update comments set version = 1 + "
+        "(select count(*) from decisions where decisions.comment_id = comments.id)"
+    )
 
 
 def now():
@@ -484,45 +510,166 @@ def _record(db, comment_id, action, by, reason, post_slug):
     )
 
 
-def set_status(db, comment_ids, status, *, by, reason):
-    """Move comments to ``status``, recording who, when and why.
+def _last_decision(db, comment_id):
+    rows = _rows(
+        db, "select * from decisions where comment_id = ? order by id desc limit 1", [comment_id]
+    )
+    return rows[0] if rows else None
 
-    Returns the slugs of the posts whose public pages change.
+
+def _check_seen(db, comment_id, comment, seen):
+    """Raise ``Refused`` unless ``comment`` is still the version the admin saw.
+
+    ``seen`` None: the caller saw no version (the console names ids only)."""
+    if comment is None:
+        last = _last_decision(db, comment_id)
+        raise NoSuchComment(comment_id) if last is None else Changed(last)
+    if seen is not None and seen != comment["version"]:
+        raise Changed(_last_decision(db, comment_id))
+
+
+def _move(db, comment, status, *, by, reason):
+    """Set one comment's status; returns the posts whose pages change."""
+    db.execute(
+        "update comments set status = ?, decided_at = ?, decided_by = ?, reason = ?, "
+        "version = version + 1 where id = ?",
+        [status, now(), by, reason, comment["id"]],
+    )
+    _record(db, comment["id"], status, by, reason, comment["post_slug"])
+    return {comment["post_slug"]} if "approved" in (status, comment["status"]) else set()
+
+
+def _erase(db, comment, *, by, erased):
+    """Delete one comment and its replies; returns the posts whose pages change."""
+    doomed = [comment] + _rows(db, "select * from comments where parent_id = ?", [comment["id"]])
+    for row in doomed:
+        db["comments"].delete(row["id"])
+        # Keep the fact of the decision, not the erased person's data.
+        _record(db, row["id"], "deleted", by, "deleted permanently", comment["post_slug"])
+        erased[row["id"]] = row["author_name"]
+    return {comment["post_slug"]} if comment["status"] == "approved" else set()
+
+
+def _decide(db, seen, choose_action, *, by, reason, seen_required):
+    """The one loop every moderation decision goes through, inside the writers' lock:
+    read each comment, refuse it (with the reason) if it changed since ``seen``
+    or its status does not allow the action, else apply the action."""
+    report = Report()
+    with writing(db):
+        erased = {}
+        for comment_id, seen_version in seen.items():
+            comment = get_comment(db, comment_id)
+            if comment is None and comment_id in erased:
+                # A reply erased with its parent a moment ago, in this request.
+                report.outcomes.append(Outcome(comment_id, erased[comment_id]))
+                continue
+            outcome = Outcome(comment_id, comment["author_name"] if comment else "")
+            report.outcomes.append(outcome)
+            try:
+                _check_seen(db, comment_id, comment, seen_version)
+                if seen_version is None and seen_required:
+                    raise Unseen()
+                action = choose_action(comment)
+            # Refused: this comment stays as it is; the others go on.
+            except Refused as refused:
+                outcome.refused = refused
+                continue
+            if action.to is None:
+                report.changed_posts |= _erase(db, comment, by=by, erased=erased)
+            else:
+                why = reason or action.done
+                report.changed_posts |= _move(db, comment, action.to, by=by, reason=why)
+    return report
+
+
+def moderate(db, action_name, seen, *, by, reason=None, seen_required=True):
+    """Apply one action of ``moderation.ACTIONS`` to comments, recording who, when and why.
+
+    ``seen`` maps each comment id to the version the admin saw; a comment
+    that changed since, or whose status does not allow the action, is left
+    as it is. With ``seen_required=False`` (the console) a version of None
+    means "as it is now". Returns a ``moderation.Report``.
     """
+    action = ACTIONS[action_name]
+
+    def allowed(comment):
+        if action not in buttons(comment["status"]):
+            raise NotAllowed(action, comment["status"])
+        return action
+
+    return _decide(db, seen, allowed, by=by, reason=reason, seen_required=seen_required)
+
+
+def set_status(db, comment_ids, status, *, by, reason):
+    """Move comments to ``status`` by the action the table allows from each one's status.
+
+    For callers that name a status rather than an action (tests, benchmarks);
+    returns a ``moderation.Report``."""
     if status not in STATUSES:
         raise ValueError(f"unknown status {status!r}")
-    changed_posts = set()
-    with writing(db):
-        for comment_id in comment_ids:
-            comment = get_comment(db, comment_id)
-            if comment is None or comment["status"] == status:
-                continue
-            db["comments"].update(
-                comment_id,
-                {"status": status, "decided_at": now(), "decided_by": by, "reason": reason},
-            )
-            _record(db, comment_id, status, by, reason, comment["post_slug"])
-            if "approved" in (status, comment["status"]):
-                changed_posts.add(comment["post_slug"])
-    return changed_posts
+
+    def moving(comment):
+        action = action_moving(comment["status"], status)
+        if action is None:
+            some = next(a for a in ACTIONS.values() if a.to == status)
+            raise NotAllowed(some, comment["status"])
+        return action
+
+    seen = dict.fromkeys(comment_ids)
+    return _decide(db, seen, moving, by=by, reason=reason, seen_required=False)
 
 
-def edit_comment(db, comment_id, *, author_name, body, by):
-    """Change a comment's name or text; returns the post slug if readers see it."""
-    comment = get_comment(db, comment_id)
-    if comment is None:
-        return None
+def delete_permanently(db, comment_ids, *, by):
+    """Erase comments set aside as spam or trash, and their replies; returns a Report."""
+    return moderate(db, "delete", dict.fromkeys(comment_ids), by=by, seen_required=False)
+
+
+def edit_comment(db, comment_id, *, author_name, body, by, seen):
+    """Change a comment's name or text, if it is still the version the admin saw.
+
+    Returns a Report; its ``changed_posts`` has the post if readers see the comment."""
+    report = Report()
     with writing(db):
-        db["comments"].update(comment_id, {"author_name": author_name, "body": body})
+        comment = get_comment(db, comment_id)
+        outcome = Outcome(comment_id, comment["author_name"] if comment else "")
+        report.outcomes.append(outcome)
+        try:
+            _check_seen(db, comment_id, comment, seen)
+            if seen is None:
+                raise Unseen()
+        except Refused as refused:
+            outcome.refused = refused
+            return report
+        db.execute(
+            "update comments set author_name = ?, body = ?, version = version + 1 where id = ?",
+            [author_name, body, comment_id],
+        )
         _record(db, comment_id, "edit", by, "edited by the admin", comment["post_slug"])
-    return comment["post_slug"] if comment["status"] == "approved" else None
+        if comment["status"] == "approved":
+            report.changed_posts.add(comment["post_slug"])
+    return report
 
 
-def add_author_reply(db, parent, *, author_name, body, by):
-    """Publish the author's reply to ``parent`` at once; returns its id."""
-    top = parent if not parent["parent_id"] else get_comment(db, parent["parent_id"])
+def add_author_reply(db, parent_id, *, author_name, body, by):
+    """Publish the author's reply to an approved comment at once.
+
+    Replies are one level deep: a reply to a reply answers its parent. Refused
+    if that comment is no longer approved. Returns a Report with ``new_id``."""
+    report = Report()
     with writing(db):
-        comment_id = (
+        parent = get_comment(db, parent_id)
+        top = get_comment(db, parent["parent_id"]) if parent and parent["parent_id"] else parent
+        top_id = parent["parent_id"] if parent and parent["parent_id"] else parent_id
+        outcome = Outcome(top_id, top["author_name"] if top else "")
+        report.outcomes.append(outcome)
+        try:
+            _check_seen(db, top_id, top, None)
+            if top["status"] != "approved":
+                raise Changed(_last_decision(db, top_id))
+        except Refused as refused:
+            outcome.refused = refused
+            return report
+        report.new_id = (
             db["comments"]
             .insert(
                 {
@@ -542,29 +689,9 @@ def add_author_reply(db, parent, *, author_name, body, by):
             )
             .last_pk
         )
-        _record(db, comment_id, "approved", by, "reply by the author", top["post_slug"])
-    return comment_id
-
-
-def delete_permanently(db, comment_ids, *, by):
-    """Erase comments (and their replies) for good; returns the posts that change."""
-    changed_posts = set()
-    with writing(db):
-        for comment_id in comment_ids:
-            comment = get_comment(db, comment_id)
-            if comment is None:
-                continue
-            if comment["status"] == "approved":
-                changed_posts.add(comment["post_slug"])
-            ids = [comment_id] + [
-                r["id"]
-                for r in db.query("select id from comments where parent_id = ?", [comment_id])
-            ]
-            for doomed in ids:
-                db["comments"].delete(doomed)
-                # Keep the fact of the decision, not the erased person's data.
-                _record(db, doomed, "deleted", by, "deleted permanently", comment["post_slug"])
-    return changed_posts
+        _record(db, report.new_id, "approved", by, "reply by the author", top["post_slug"])
+        report.changed_posts.add(top["post_slug"])
+    return report
 
 
 def forget_old_ip_hashes(db, days=IP_HASH_DAYS):
@@ -580,22 +707,35 @@ def decisions_for(db, comment_id):
     return _rows(db, "select * from decisions where comment_id = ? order by id", [comment_id])
 
 
+# The version is this database's concurrency token (``moderate``), not data:
+# exports leave it out and imports give each row a new one.
+NOT_EXPORTED = {"version"}
+
+
 def export_comments(db):
-    return _rows(db, "select * from comments order by id")
+    columns = [c for c in db["comments"].columns_dict if c not in NOT_EXPORTED]
+    return _rows(db, f"select {', '.join(columns)} from comments order by id")
 
 
 def import_comments(db, rows, *, by="console import"):
     """Insert exported comments, keeping ids; existing ids are replaced. Returns the count.
 
     Each is recorded as a decision: publishers catch up on the posts that
-    have decisions (``posts_decided_since``)."""
+    have decisions (``posts_decided_since``). A replaced comment gets a new
+    version, so an admin's page that showed the old one cannot act on it."""
     with writing(db):
+        versioned = []
         for row in rows:
             replaced = get_comment(db, row["id"])
+            decided = db.execute(
+                "select count(*) from decisions where comment_id = ?", [row["id"]]
+            ).fetchone()[0]
+            version = 1 + max(replaced["version"] if replaced else 0, decided)
             if replaced and replaced["post_slug"] != row["post_slug"]:
                 _record(db, row["id"], "imported", by, "moved by an import", replaced["post_slug"])
             _record(db, row["id"], "imported", by, "imported", row["post_slug"])
-        db["comments"].insert_all(rows, pk="id", replace=True)
+            versioned.append({**row, "version": version})
+        db["comments"].insert_all(versioned, pk="id", replace=True)
     return len(rows)
 
 

@@ -26,6 +26,7 @@ from wtforms.validators import (
     NumberRange,
     Optional,
 )
+from wtforms.widgets import HiddenInput
 
 from comments_service.render import clean_line, clean_text
 
@@ -134,6 +135,9 @@ class ModerationForm(FlaskForm):
 
 
 class EditCommentForm(FlaskForm):
+    # The version of the comment the form was loaded at: a Save after another
+    # admin's decision or edit is refused instead of overwriting it.
+    seen = IntegerField(widget=HiddenInput(), validators=[Optional()])
     author_name = StringField(
         "Name", filters=[strip_line], validators=[DataRequired(), Length(max=NAME_MAX)]
     )

@@ -30,7 +30,7 @@ from comments_service.errors import error_response, wants_json
 from comments_service.extensions import csrf, limiter
 from comments_service.forms import MAX_ID, CommentForm
 from comments_service.notify import notifications_enabled, notify_new_comment
-from comments_service.render import count_links, render_comment
+from comments_service.render import count_links, display_comment
 from comments_service.same_origin import refuse_cross_site_posts
 
 bp = Blueprint("public", __name__, url_prefix="/comments")
@@ -129,13 +129,11 @@ def admin_queue_url():
 
 
 def parent_for_display(parent_id, post):
-    """The approved comment a reply answers, rendered, or None."""
+    """The approved comment a reply answers, as the static page shows it, or None."""
     if not parent_id or not 0 < parent_id <= MAX_ID:  # beyond SQLite's range: none
         return None
     parent = db.approved_parent(db.get_db(), parent_id, post["slug"])
-    if parent:
-        parent = {**parent, "body_html": render_comment(parent["body"])}
-    return parent
+    return display_comment(parent) if parent else None
 
 
 @bp.get("/thanks")

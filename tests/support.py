@@ -54,31 +54,67 @@ def csrf_token(client, path):
 
 
 class AdminSession:
-    """Creates the test admin and drives the admin pages like a person would."""
+    """Creates an admin (the test admin by default) and drives the admin pages
+    like a person would."""
 
-    def __init__(self, app, client):
+    def __init__(self, app, client, username=ADMIN_USER, password=ADMIN_PASSWORD):
         self.app, self.client = app, client
+        self.username, self.password = username, password
         with app.app_context():
             from comments_service import cli, db
 
-            cli.set_admin_password(db.get_db(), ADMIN_USER, ADMIN_PASSWORD)
+            cli.set_admin_password(db.get_db(), username, password)
 
-    def login(self, username=ADMIN_USER, password=ADMIN_PASSWORD):
+    def login(self, username=None, password=None):
         token = csrf_token(self.client, "/admin/login")
         return self.client.post(
             "/admin/login",
-            data={"username": username, "password": password, "csrf_token": token},
+            data={
+                "username": username or self.username,
+                "password": password or self.password,
+                "csrf_token": token,
+            },
         )
 
-    def act(self, action, *ids, view="pending", bulk=False):
-        """Press a moderation button (or tick ids and press a bulk button)."""
-        path = "/admin/" if view == "pending" else f"/admin/{view}"
-        data = {"csrf_token": csrf_token(self.client, path), "view": view}
+    def seen(self, view="pending", page=None):
+        """{id: version} of the comments a status view shows, as its form sends them."""
+        if page is None:
+            page = self.client.get(view_path(view)).get_data(as_text=True)
+        return {
+            int(field["name"].removeprefix("seen-")): int(field["value"])
+            for field in BeautifulSoup(page, "html.parser").select('input[name^="seen-"]')
+        }
+
+    def form(self, action, *ids, view="pending", bulk=False, seen=None):
+        """The moderation form a press of a button sends, from the page as it is now.
+
+        ``seen`` ({id: version}) replaces the versions the page shows: what a
+        page loaded earlier sends."""
+        page = self.client.get(view_path(view)).get_data(as_text=True)
+        token = BeautifulSoup(page, "html.parser").select_one('input[name="csrf_token"]')["value"]
+        data = {"csrf_token": token, "view": view}
+        shown = {**self.seen(page=page), **(seen or {})}
+        data.update({f"seen-{i}": str(version) for i, version in shown.items()})
         if bulk:
             data.update(bulk=action, ids=[str(i) for i in ids])
         else:
             data["action"] = f"{action}:{ids[0]}"
+        return data
+
+    def act(self, action, *ids, view="pending", bulk=False, seen=None):
+        """Press a moderation button (or tick ids and press a bulk button)."""
+        data = self.form(action, *ids, view=view, bulk=bulk, seen=seen)
         return self.client.post("/admin/moderate", data=data)
+
+    def messages(self, path="/admin/"):
+        """The flashed messages a page shows, as text (reading them uses them up);
+        not the banner saying whether the live site is up to date."""
+        page = BeautifulSoup(self.client.get(path).get_data(as_text=True), "html.parser")
+        return [" ".join(m.get_text(" ").split()) for m in page.select(".flash:not(.site-state)")]
+
+
+def view_path(view):
+    return "/admin/" if view == "pending" else f"/admin/{view}"
 
 
 def submit_comment(client, json=True, headers=None, **fields):

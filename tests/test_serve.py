@@ -248,9 +248,15 @@ def test_serve_prod_builds_once_and_its_workers_start_warm(tmp_path):
         queue = fetch("/admin/")
         comment_id = re.search(r'value="approve:(\d+)"', queue)[1]
         token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', queue)[1]
+        seen = re.search(rf'name="seen-{comment_id}" value="(\d+)"', queue)[1]
         fetch(
             "/admin/moderate",
-            {"csrf_token": token, "view": "pending", "action": f"approve:{comment_id}"},
+            {
+                "csrf_token": token,
+                "view": "pending",
+                "action": f"approve:{comment_id}",
+                f"seen-{comment_id}": seen,
+            },
         )
 
         post = fetch(MENTOR_URL)
