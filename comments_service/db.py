@@ -498,6 +498,9 @@ def approved_parent(db, comment_id, post_slug):
 
 
 def _record(db, comment_id, action, by, reason, post_slug):
+    """Record a decision. ``post_slug``: the post whose public pages it changes,
+    or None when readers see no difference (publishers re-render, and the
+    admin's "site is behind" banner counts, only the posts named here)."""
     db["decisions"].insert(
         {
             "comment_id": comment_id,
@@ -535,19 +538,22 @@ def _move(db, comment, status, *, by, reason):
         "version = version + 1 where id = ?",
         [status, now(), by, reason, comment["id"]],
     )
-    _record(db, comment["id"], status, by, reason, comment["post_slug"])
-    return {comment["post_slug"]} if "approved" in (status, comment["status"]) else set()
+    public = "approved" in (status, comment["status"])
+    _record(db, comment["id"], status, by, reason, comment["post_slug"] if public else None)
+    return {comment["post_slug"]} if public else set()
 
 
 def _erase(db, comment, *, by, erased):
     """Delete one comment and its replies; returns the posts whose pages change."""
     doomed = [comment] + _rows(db, "select * from comments where parent_id = ?", [comment["id"]])
+    public = comment["status"] == "approved"  # replies show only under an approved parent
     for row in doomed:
         db["comments"].delete(row["id"])
         # Keep the fact of the decision, not the erased person's data.
-        _record(db, row["id"], "deleted", by, "deleted permanently", comment["post_slug"])
+        slug = comment["post_slug"] if public else None
+        _record(db, row["id"], "deleted", by, "deleted permanently", slug)
         erased[row["id"]] = row["author_name"]
-    return {comment["post_slug"]} if comment["status"] == "approved" else set()
+    return {comment["post_slug"]} if public else set()
 
 
 def _decide(db, seen, choose_action, *, by, reason, seen_required):
@@ -644,8 +650,10 @@ def edit_comment(db, comment_id, *, author_name, body, by, seen):
             "update comments set author_name = ?, body = ?, version = version + 1 where id = ?",
             [author_name, body, comment_id],
         )
-        _record(db, comment_id, "edit", by, "edited by the admin", comment["post_slug"])
-        if comment["status"] == "approved":
+        public = comment["status"] == "approved"
+        slug = comment["post_slug"] if public else None
+        _record(db, comment_id, "edit", by, "edited by the admin", slug)
+        if public:
             report.changed_posts.add(comment["post_slug"])
     return report
 

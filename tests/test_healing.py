@@ -185,3 +185,21 @@ def test_the_admin_is_told_the_site_is_behind_until_it_catches_up(
         publisher.retry()
     assert "Approved on a full disk." in live_site.text(MENTOR_URL)
     assert "The live site is behind" not in client.get("/admin/").get_data(as_text=True)
+
+
+def test_decisions_readers_cannot_see_never_make_the_site_behind(
+    app, admin, client, database, live_site
+):
+    from support import submit_comment
+
+    for body in ("Goes to the trash.", "Marked as spam.", "Edited, then deleted."):
+        submit_comment(client, body=body)
+    admin.login()
+    publish.publish_site(app.config)  # the service's start-up build
+    admin.act("trash", 1)
+    admin.act("spam", 2)
+    admin.act("trash", 3)
+    admin.act("delete", 3, view="trash")
+    page = client.get("/admin/trash").get_data(as_text=True)
+    assert "The live site is behind" not in page
+    assert publish.site_state(app.config).up_to_date
