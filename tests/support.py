@@ -2,6 +2,7 @@
 client, and the author's Markdown headers (so site tests compare the built site
 with the sources instead of with numbers copied into the tests)."""
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -81,8 +82,15 @@ class AdminSession:
         return self.client.post("/admin/moderate", data=data)
 
 
-def submit_comment(client, json=True, headers=None, **fields):
-    """Post the comment form as a reader's browser would (same-origin)."""
+NEW_KEY = object()
+
+
+def submit_comment(client, json=True, headers=None, submission_key=NEW_KEY, **fields):
+    """Post the comment form as a reader's browser would (same-origin).
+
+    Each call is a new submission: it carries a new submission key, as the
+    page's script sends; pass a key to send one again (a retry), or None to
+    post as a static page without JavaScript does (no key)."""
     data = {
         "post_slug": MENTOR_SLUG,
         "name": "Ada Reader",
@@ -91,6 +99,10 @@ def submit_comment(client, json=True, headers=None, **fields):
         "body": "This helped me prepare for my first informational interview.",
         **fields,
     }
+    if submission_key is NEW_KEY:
+        submission_key = str(uuid.uuid4())
+    if submission_key is not None:
+        data["submission_key"] = submission_key
     all_headers = {"Sec-Fetch-Site": "same-origin", **(headers or {})}
     if json:
         all_headers["Accept"] = "application/json"
