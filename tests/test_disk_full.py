@@ -9,10 +9,11 @@ import errno
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import threading
-from contextlib import contextmanager
+from contextlib import closing, contextmanager, suppress
 
 import pytest
 from bs4 import BeautifulSoup
@@ -35,9 +36,8 @@ class SimulatedDisk:
 
     def __init__(self, monkeypatch, kind):
         self.kind, self.full, self.connections = kind, False, []
-        probe = sqlite3_memory_connection()
-        self.unlimited = probe.execute("PRAGMA max_page_count").fetchone()[0]
-        probe.close()
+        with closing(sqlite3.connect(":memory:")) as probe:
+            self.unlimited = probe.execute("PRAGMA max_page_count").fetchone()[0]
         real_connect, real_lock = db.connect, db.writers_lock
 
         def connect(*args, **kwargs):
@@ -61,10 +61,8 @@ class SimulatedDisk:
             return
         # 1 is below any database's size: SQLite caps it at the current size.
         limit = 1 if self.full else self.unlimited
-        try:
+        with suppress(sqlite3.ProgrammingError):  # closed: the service discarded it
             database.execute(f"PRAGMA max_page_count = {limit}")
-        except db.sqlite3.ProgrammingError:  # closed: the service discarded it
-            pass
 
     def fill(self):
         self.full = True
@@ -75,10 +73,6 @@ class SimulatedDisk:
         self.full = False
         for database in self.connections:
             self._cap(database)
-
-
-def sqlite3_memory_connection():
-    return db.sqlite3.connect(":memory:")
 
 
 @pytest.fixture(params=["sqlite", "enospc"])
@@ -127,7 +121,7 @@ def test_the_connection_that_saw_the_full_disk_is_replaced(app, client, disk):
     with app.app_context():
         after = db.get_db()
     assert after is not before
-    with pytest.raises(db.sqlite3.ProgrammingError):  # closed
+    with pytest.raises(sqlite3.ProgrammingError):  # closed
         before.execute("select 1")
     disk.free()
     assert submit_comment(client, body=LONG_BODY).status_code == 202
@@ -137,9 +131,7 @@ class WorkerAbort(BaseException):
     """What a server raises in a thread it stops (a timeout, an interrupt)."""
 
 
-def test_a_leader_stopped_mid_commit_does_not_wedge_the_comments_queued_behind_it(
-    app, monkeypatch
-):
+def test_a_leader_stopped_mid_commit_does_not_wedge_the_comments_queued_behind_it(app, monkeypatch):
     path = app.config["COMMENTS_DB"]
     real_lock, release = db.writers_lock, threading.Event()
     aborted = []
@@ -160,16 +152,18 @@ def test_a_leader_stopped_mid_commit_does_not_wedge_the_comments_queued_behind_i
     def submit(name):
         database = db.connect(path, migrate=False)
         try:
-            outcomes[name] = db.add_pending_comment(database, post_slug="p", author_name=name, body="Hi.")
+            outcomes[name] = db.add_pending_comment(
+                database, post_slug="p", author_name=name, body="Hi."
+            )
         except WorkerAbort:
             outcomes[name] = "stopped"
         finally:
             database.close()
 
-    leader = threading.Thread(target=submit, args=("leader",))
+    leader = threading.Thread(target=submit, args=("leader",), daemon=True)
     leader.start()
     wait_for(lambda: aborted and group._leading and not group._queue, "the leader")
-    follower = threading.Thread(target=submit, args=("follower",))
+    follower = threading.Thread(target=submit, args=("follower",), daemon=True)
     follower.start()
     wait_for(lambda: len(group._queue) == 1, "the follower queued")
     release.set()
@@ -240,9 +234,7 @@ print(json.dumps(report))
 """
 
 
-def test_on_a_real_full_disk_comments_get_503_then_go_through_once_space_returns(
-    site, tmp_path
-):
+def test_on_a_real_full_disk_comments_get_503_then_go_through_once_space_returns(site, tmp_path):
     mount_point = tmp_path / "disk"
     mount_point.mkdir()
     unshare = shutil.which("unshare")
@@ -269,3 +261,19 @@ def test_on_a_real_full_disk_comments_get_503_then_go_through_once_space_returns
     assert report["after"] == [202, 202]
     assert report["stored"] == report["accepted"] + 2
     assert report["wal_after"] == 0  # given back by the first write that succeeded
+
+
+def test_a_commit_that_fails_leaves_no_transaction_behind(database):
+    """SQLite may keep a transaction open after a failed COMMIT (it asks for a
+    ROLLBACK): left open, it held the write lock and every later write failed.
+    A deferred constraint is a failure that reliably happens at COMMIT."""
+    database.execute("create table parent (id integer primary key)")
+    database.execute(
+        "create table child (parent_id integer references parent(id) deferrable initially deferred)"
+    )
+    with pytest.raises(sqlite3.IntegrityError), db.writing(database):
+        database.execute("insert into child (parent_id) values (42)")
+    assert not database.conn.in_transaction
+    with db.writing(database):
+        database.execute("insert into parent (id) values (42)")
+    assert database["parent"].count == 1

@@ -130,7 +130,7 @@ def test_two_threads_sending_the_same_submission_at_once_store_one_comment(app, 
         start.wait()
         answers.append(submit_comment(client, submission_key=key).status_code)
 
-    threads = [threading.Thread(target=send) for _ in range(2)]
+    threads = [threading.Thread(target=send, daemon=True) for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -170,11 +170,15 @@ def test_two_copies_in_one_group_commit_batch_store_one_comment(app, database):
 
     copy_keys = [f"same-{uuid.uuid4()}"]
     with db.writers_lock(f"{path}.write-lock"):  # the leader waits here
-        leader = threading.Thread(target=insert, args=("leader", [], "Leading the batch."))
+        leader = threading.Thread(
+            target=insert, args=("leader", [], "Leading the batch."), daemon=True
+        )
         leader.start()
         wait_for(lambda: group._leading and not group._queue, "a leader")
         copies = [
-            threading.Thread(target=insert, args=(n, copy_keys, "Sent twice in one batch."))
+            threading.Thread(
+                target=insert, args=(n, copy_keys, "Sent twice in one batch."), daemon=True
+            )
             for n in ("one", "two")
         ]
         for thread in copies:
