@@ -13,9 +13,9 @@ A full disk. A write that fails for want of space is rolled back (as SQLite
 asks after SQLITE_FULL or an I/O error: it may or may not have rolled back
 itself), raises ``DiskFull`` where the caller can answer "try again later",
 and the connection that saw it is discarded (``get_db`` opens a new one).
-Meanwhile the WAL has grown (to 4 MB and more: checkpoints cannot copy it
-into a database file that cannot grow) and SQLite never shrinks it by
-itself, so the space freed by the operator would go on being held by it:
+Meanwhile the WAL may have grown (4 MB when it was first seen: checkpoints
+cannot copy it into a database file that cannot grow), and SQLite never
+shrinks it by itself, so it would go on holding the space the operator freed:
 the first write that succeeds afterwards, in each process that saw the
 failure, runs ``PRAGMA wal_checkpoint(TRUNCATE)``, retried at the next write
 until it completes.
