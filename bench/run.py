@@ -598,6 +598,9 @@ end
 function init(args)
   statuses = {}
   n = 0
+  -- Each run (warm-up, load) numbers its requests from 1 again: a phase of
+  -- its own in the submission key keeps every request a new comment.
+  phase = args[1] or "0"
 end
 
 function request()
@@ -608,6 +611,8 @@ function request()
     .. "&website=https%%3A%%2F%%2Freader.example"
     .. "&body=Thank+you+for+the+practical+advice+t" .. tid .. "r" .. n
     .. "+it+helped+me+prepare+for+my+next+interview."
+    -- A key per comment, as the page's script sends (see submission_keys.py).
+    .. "&submission_key=bench-" .. phase .. "-" .. tid .. "-" .. n
   return wrk.format(nil, nil, nil, body)
 end
 
@@ -780,6 +785,8 @@ def run_wrk(wrk, base, script, seconds, label):
         "-s",
         str(script),
         base + "/comments/",
+        "--",
+        secrets.token_hex(8),  # this run's phase in the submission keys
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     started = time.monotonic()
@@ -819,6 +826,7 @@ def run_python_load(base, slugs, seconds, label):
     stop_at = time.perf_counter() + seconds
     latencies, statuses, errors = [], {}, {"connect": 0, "read": 0, "write": 0, "timeout": 0}
     lock = threading.Lock()
+    phase = secrets.token_hex(8)  # see WRK_SCRIPT's init
 
     def client(tid):
         conn = http.client.HTTPConnection(host, port, timeout=5)
@@ -829,6 +837,7 @@ def run_python_load(base, slugs, seconds, label):
                 f"post_slug={slugs[n % len(slugs)]}&name=Bench+Reader"
                 "&email=reader%40example.com&website=https%3A%2F%2Freader.example"
                 f"&body=Thank+you+for+the+practical+advice+t{tid}r{n}+it+helped."
+                f"&submission_key=bench-{phase}-{tid}-{n}"
             )
             t0 = time.perf_counter()
             try:

@@ -8,11 +8,24 @@ Durability: WAL journal with ``synchronous=FULL``. In WAL mode FULL syncs the
 log on every commit, so a comment acknowledged to a reader survives a power
 cut, not only a crash of the process; NORMAL would be faster but may lose the
 last commits on power loss.
+
+A full disk. A write that fails for want of space is rolled back (as SQLite
+asks after SQLITE_FULL or an I/O error: it may or may not have rolled back
+itself), raises ``DiskFull`` where the caller can answer "try again later",
+and the connection that saw it is discarded (``get_db`` opens a new one).
+Meanwhile the WAL may have grown (4 MB when it was first seen: checkpoints
+cannot copy it into a database file that cannot grow), and SQLite never
+shrinks it by itself, so it would go on holding the space the operator freed:
+the first write that succeeds afterwards, in each process that saw the
+failure, runs ``PRAGMA wal_checkpoint(TRUNCATE)``, retried at the next write
+until it completes.
 """
 
+import errno
 import fcntl
 import hashlib
 import hmac
+import logging
 import os
 import re
 import sqlite3
@@ -21,6 +34,7 @@ from collections import OrderedDict
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
@@ -40,6 +54,13 @@ from comments_service.moderation import (
 )
 
 IP_HASH_DAYS = 30
+# How long a writer waits for another one's transaction to end.
+BUSY_TIMEOUT_SECONDS = 10
+# The WAL truncation after a full disk waits for readers this long at most
+# (it holds the writers' lock meanwhile), then tries again at the next write.
+CHECKPOINT_WAIT_SECONDS = 1
+
+log = logging.getLogger(__name__)
 
 migrations = Migrations("career_notes")
 
@@ -191,6 +212,16 @@ def m006_comment_versions(db):
     )
 
 
+@migrations()
+def m008_submission_keys(db):
+    # A retried submission (the reader's connection dropped after we stored
+    # it) is recognised by its key and acknowledged without a second row:
+    # see ``comments_service/submission_keys.py``. Older rows keep NULL, which
+    # a UNIQUE index allows any number of times.
+    db["comments"].add_column("submission_key", str)
+    db["comments"].create_index(["submission_key"], unique=True)
+
+
 def now():
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -204,8 +235,7 @@ def connect(path, migrate=True):
     # SQLite gives the -wal and -shm files the database file's mode.
     with suppress(FileExistsError):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    # timeout: how long a writer waits for another one's transaction to end.
-    conn = sqlite3.connect(str(path), timeout=10, check_same_thread=False)
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
     db = Database(conn)
     db.execute("PRAGMA synchronous=FULL")
     db.execute("PRAGMA foreign_keys=ON")
@@ -230,15 +260,81 @@ def writing(db):
     p99 latency hundreds of milliseconds. BEGIN IMMEDIATE then takes SQLite's
     write lock up front, so a transaction that reads before it writes cannot
     fail half-way with "database is locked".
+
+    A failed write (a failed COMMIT included) is rolled back; on a full disk
+    it raises ``DiskFull`` (see the module docstring).
     """
-    with writers_lock(_write_lock_path(db)):
-        db.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.conn.rollback()
+    try:
+        with writers_lock(_write_lock_path(db)):
+            try:
+                db.conn.execute("BEGIN IMMEDIATE")
+                yield db
+                db.conn.commit()
+            except BaseException:
+                _roll_back(db)
+                raise
+            _truncate_wal_after_full_disk(db)
+    except Exception as exc:
+        if not disk_is_full(exc):
             raise
-        db.conn.commit()
+        db.broken = True
+        with _disk_was_full_lock:
+            _disk_was_full.add(_write_lock_path(db))
+        if isinstance(exc, DiskFull):
+            raise
+        raise DiskFull(str(exc)) from exc
+
+
+class DiskFull(Exception):
+    """The database's disk is full: the write was rolled back, nothing of it kept."""
+
+
+def disk_is_full(exc):
+    """True for ``DiskFull``, SQLite's "database or disk is full" and the system's ENOSPC."""
+    if isinstance(exc, DiskFull):
+        return True
+    if isinstance(exc, sqlite3.OperationalError):
+        return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "full" in str(exc)
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def _roll_back(db):
+    # SQLite may already have rolled back (after SQLITE_FULL, SQLITE_IOERR...);
+    # then this does nothing. A connection that cannot roll back is unusable.
+    try:
+        db.conn.rollback()
+    except sqlite3.Error:
+        db.broken = True
+    if db.conn.in_transaction:
+        db.broken = True
+
+
+# Databases (by their write-lock path) this process failed to write for want
+# of space, whose WAL has not been truncated since.
+_disk_was_full = set()
+_disk_was_full_lock = threading.Lock()
+
+
+def _truncate_wal_after_full_disk(db):
+    """Give the WAL's space back once a write succeeds again (module docstring).
+
+    Runs after a commit, under the writers' lock: the comment is already on
+    disk, so a checkpoint that fails only waits for the next write."""
+    path = _write_lock_path(db)
+    if path not in _disk_was_full:
+        return
+    try:
+        db.execute(f"PRAGMA busy_timeout = {CHECKPOINT_WAIT_SECONDS * 1000}")
+        try:
+            busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}")
+    except sqlite3.Error:  # the disk is still too full to copy the WAL in
+        log.warning("The WAL could not be truncated yet; trying again at the next write")
+        return
+    if not busy:
+        with _disk_was_full_lock:
+            _disk_was_full.discard(path)
 
 
 @contextmanager
@@ -274,6 +370,10 @@ def get_db():
     kept = getattr(_connections, "by_path", None)
     if kept is None:
         kept = _connections.by_path = OrderedDict()
+    if path in kept and getattr(kept[path], "broken", False):
+        # A write failed in a way that may have left it unusable (see writing).
+        with suppress(sqlite3.Error):
+            kept.pop(path).close()
     if path in kept:
         kept.move_to_end(path)
     else:
@@ -311,6 +411,11 @@ def hash_ip(secret, ip):
     return hmac.new(secret.encode(), (ip or "").encode(), hashlib.sha256).hexdigest()
 
 
+class Submission(NamedTuple):
+    comment_id: int
+    is_new: bool  # False: a retry of a submission already stored
+
+
 class GroupCommit:
     """Commit the concurrent inserts of a process together: one fsync for many.
 
@@ -319,52 +424,107 @@ class GroupCommit:
     intake. The first thread to arrive leads: it commits everything queued
     so far in one transaction while the others wait, and loops until the queue
     is empty. Every comment is still on disk before its reader is answered.
+
+    A comment whose submission key is already stored (committed earlier, by
+    any process, or earlier in the same batch) is not inserted again: the
+    UNIQUE index and ``on conflict do nothing`` decide, under the writers'
+    lock, and the stored comment's id is returned.
+
+    Leading cannot wedge: a leader that stops abnormally gives up the lead,
+    and a waiting thread whose comment is still queued takes it over.
     """
+
+    # How often a waiting thread checks that someone leads (only a leader that
+    # died mid-way makes this matter: normally the leader wakes it at once).
+    LEADER_CHECK_SECONDS = 0.5
 
     def __init__(self):
         self._mutex = threading.Lock()
         self._queue = []
         self._leading = False
 
-    def insert(self, db, table, row):
-        """Insert ``row`` and return its id once it is committed."""
-        slot = {"row": row, "done": threading.Event()}
+    def insert(self, db, row, earlier_keys=()):
+        """Insert the comment ``row`` and return a ``Submission`` once it is committed.
+
+        ``earlier_keys``: other keys under which the same submission may be
+        stored already (``submission_keys.keys_for``)."""
+        slot = {"row": row, "earlier_keys": list(earlier_keys), "done": threading.Event()}
         with self._mutex:
             self._queue.append(slot)
-            lead = not self._leading
-            self._leading = True
-        if lead:
-            self._commit_all(db, table)
-        slot["done"].wait()
-        if "error" in slot:
-            raise slot["error"]
-        return slot["id"]
-
-    def _commit_all(self, db, table):
-        while True:
+        while not slot["done"].is_set():
             with self._mutex:
-                batch, self._queue = self._queue, []
-                if not batch:
-                    self._leading = False
-                    return
-            try:
-                with writing(db):
-                    for slot in batch:
-                        columns = list(slot["row"])
-                        cursor = db.conn.execute(
-                            f"insert into {table} ({', '.join(columns)}) "
-                            f"values ({', '.join('?' for _ in columns)})",
-                            [slot["row"][c] for c in columns],
-                        )
-                        slot["id"] = cursor.lastrowid
-            # Rows were validated before they got here; if the batch fails
-            # anyway (disk full...), every reader in it gets the error.
-            except Exception as exc:
-                for slot in batch:
+                lead = not self._leading
+                self._leading = True
+            if lead:
+                self._commit_all(db)
+            else:
+                slot["done"].wait(self.LEADER_CHECK_SECONDS)
+        if "error" in slot:
+            error = slot["error"]
+            # A new exception per reader: one object raised in many threads
+            # would pile every thread's traceback onto one.
+            if isinstance(error, DiskFull):
+                raise DiskFull(str(error)) from error
+            raise error
+        return slot["submission"]
+
+    def _commit_all(self, db):
+        batch = []
+        try:
+            while True:
+                with self._mutex:
+                    batch, self._queue = self._queue, []
+                    if not batch:
+                        self._leading = False
+                        return
+                self._commit(db, batch)
+        except BaseException as exc:  # the leader's thread is stopping: hand over
+            for slot in batch:
+                if not slot["done"].is_set():
                     slot["error"] = exc
-            finally:
-                for slot in batch:
                     slot["done"].set()
+            with self._mutex:
+                self._leading = False
+            raise
+
+    def _commit(self, db, batch):
+        try:
+            with writing(db):
+                for slot in batch:
+                    slot["submission"] = _insert_comment(db, slot["row"], slot["earlier_keys"])
+        # Rows were validated before they got here; if the batch fails
+        # anyway (disk full...), every reader in it gets the error.
+        except BaseException as exc:
+            for slot in batch:
+                slot.pop("submission", None)  # rolled back with the rest
+                slot["error"] = exc
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            for slot in batch:
+                slot["done"].set()
+
+
+def _insert_comment(db, row, earlier_keys):
+    key = row.get("submission_key")
+    if earlier_keys:
+        marks = ", ".join("?" for _ in earlier_keys)
+        found = db.conn.execute(
+            f"select id from comments where submission_key in ({marks})", earlier_keys
+        ).fetchone()
+        if found:
+            return Submission(found[0], is_new=False)
+    columns = list(row)
+    cursor = db.conn.execute(
+        f"insert into comments ({', '.join(columns)}) "
+        f"values ({', '.join('?' for _ in columns)}) "
+        "on conflict (submission_key) do nothing",
+        [row[c] for c in columns],
+    )
+    if cursor.rowcount == 1:
+        return Submission(cursor.lastrowid, is_new=True)
+    found = db.conn.execute("select id from comments where submission_key = ?", [key])
+    return Submission(found.fetchone()[0], is_new=False)
 
 
 _group_commits = {}
@@ -377,9 +537,10 @@ def _group_commit_for(db):
         return _group_commits.setdefault(path, GroupCommit())
 
 
-def add_pending_comment(
+def add_submission(
     db,
     *,
+    submission_keys,
     post_slug,
     author_name,
     body,
@@ -390,7 +551,11 @@ def add_pending_comment(
     ip_hash=None,
     status="pending",
 ):
-    """Queue a reader's comment and return its id (committed, on disk)."""
+    """Queue a reader's comment once, however often it is submitted.
+
+    ``submission_keys``: the key to store it under, then any earlier keys of
+    the same submission (``submission_keys.keys_for``); empty for none.
+    Returns a ``Submission`` (committed, on disk); raises ``DiskFull``."""
     row = {
         "post_slug": post_slug,
         "parent_id": parent_id,
@@ -403,8 +568,14 @@ def add_pending_comment(
         "created_at": now(),
         "reason": reason,
         "ip_hash": ip_hash,
+        "submission_key": submission_keys[0] if submission_keys else None,
     }
-    return _group_commit_for(db).insert(db, "comments", row)
+    return _group_commit_for(db).insert(db, row, submission_keys[1:])
+
+
+def add_pending_comment(db, **comment):
+    """Queue a comment that carries no submission key; return its id."""
+    return add_submission(db, submission_keys=(), **comment).comment_id
 
 
 def get_comment(db, comment_id):
@@ -703,10 +874,13 @@ def add_author_reply(db, parent_id, *, author_name, body, by):
 
 
 def forget_old_ip_hashes(db, days=IP_HASH_DAYS):
+    """Forget the senders' address hashes, and the submission keys derived from
+    them (``submission_keys``: only needed for minutes), after ``days`` days."""
     cutoff = (datetime.now(UTC) - timedelta(days=days)).isoformat(timespec="seconds")
     with writing(db):
         db.execute(
-            "update comments set ip_hash = null where ip_hash is not null and created_at < ?",
+            "update comments set ip_hash = null, submission_key = null "
+            "where (ip_hash is not null or submission_key is not null) and created_at < ?",
             [cutoff],
         )
 
@@ -715,12 +889,16 @@ def decisions_for(db, comment_id):
     return _rows(db, "select * from decisions where comment_id = ? order by id", [comment_id])
 
 
-# The version is this database's concurrency token (``moderate``), not data:
-# exports leave it out and imports give each row a new one.
-NOT_EXPORTED = {"version"}
+# The version is this database's concurrency token (``moderate``), the submission
+# key a retry detector: neither is data. Exports leave them out; imports give
+# each row a new version.
+NOT_EXPORTED = {"version", "submission_key"}
 
 
 def export_comments(db):
+    """Every comment, without what is no part of it: the version (a concurrency
+    token) and the submission key (it only recognises a retry in the minutes
+    after it was sent)."""
     columns = [c for c in db["comments"].columns_dict if c not in NOT_EXPORTED]
     return _rows(db, f"select {', '.join(columns)} from comments order by id")
 

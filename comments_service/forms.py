@@ -28,6 +28,7 @@ from wtforms.validators import (
 )
 from wtforms.widgets import HiddenInput
 
+from comments_service import submission_keys
 from comments_service.render import clean_line, clean_text
 
 NAME_MAX = 100
@@ -109,6 +110,9 @@ class CommentForm(Form):
     )
     # Honeypot: hidden from people (CSS and aria-hidden), filled in by bots.
     homepage = StringField()
+    # Sent by the page's script, or by a form the service rendered; a malformed
+    # one is None, never an error (see submission_keys).
+    submission_key = HiddenField(filters=[submission_keys.client_key])
 
     def values(self):
         """What the reader typed, to put back in the form after an error."""

@@ -2,6 +2,7 @@
 client, and the author's Markdown headers (so site tests compare the built site
 with the sources instead of with numbers copied into the tests)."""
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -106,6 +107,15 @@ class AdminSession:
         data = self.form(action, *ids, view=view, bulk=bulk, seen=seen)
         return self.client.post("/admin/moderate", data=data)
 
+    def edit(self, comment_id, **fields):
+        """Open a comment's edit page and save it with ``fields`` changed, sending
+        the hidden fields (CSRF token, the version seen) the page carries."""
+        path = f"/admin/comments/{comment_id}/edit"
+        page = BeautifulSoup(self.client.get(path).get_data(as_text=True), "html.parser")
+        data = {field["name"]: field.get("value", "") for field in page.select("input[name]")}
+        data["body"] = page.select_one("textarea[name=body]").get_text()
+        return self.client.post(path, data={**data, **fields})
+
     def messages(self, path="/admin/"):
         """The flashed messages a page shows, as text (reading them uses them up);
         not the banner saying whether the live site is up to date."""
@@ -117,8 +127,15 @@ def view_path(view):
     return "/admin/" if view == "pending" else f"/admin/{view}"
 
 
-def submit_comment(client, json=True, headers=None, **fields):
-    """Post the comment form as a reader's browser would (same-origin)."""
+NEW_KEY = object()
+
+
+def submit_comment(client, json=True, headers=None, submission_key=NEW_KEY, **fields):
+    """Post the comment form as a reader's browser would (same-origin).
+
+    Each call is a new submission: it carries a new submission key, as the
+    page's script sends; pass a key to send one again (a retry), or None to
+    post as a static page without JavaScript does (no key)."""
     data = {
         "post_slug": MENTOR_SLUG,
         "name": "Ada Reader",
@@ -127,6 +144,10 @@ def submit_comment(client, json=True, headers=None, **fields):
         "body": "This helped me prepare for my first informational interview.",
         **fields,
     }
+    if submission_key is NEW_KEY:
+        submission_key = str(uuid.uuid4())
+    if submission_key is not None:
+        data["submission_key"] = submission_key
     all_headers = {"Sec-Fetch-Site": "same-origin", **(headers or {})}
     if json:
         all_headers["Accept"] = "application/json"

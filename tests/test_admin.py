@@ -277,11 +277,7 @@ def test_edit_changes_name_and_text_and_republishes(admin, client, database, liv
     submit_comment(client, name="Ada", body="Typo in teh text")
     admin.login()
     admin.act("approve", 1)
-    token = csrf_token(client, "/admin/comments/1/edit")
-    response = client.post(
-        "/admin/comments/1/edit",
-        data={"csrf_token": token, "author_name": "Ada L.", "body": "Typo fixed in the text"},
-    )
+    response = admin.edit(1, author_name="Ada L.", body="Typo fixed in the text")
     assert response.status_code == 303
     row = db.get_comment(database, 1)
     assert (row["author_name"], row["body"]) == ("Ada L.", "Typo fixed in the text")
@@ -293,10 +289,7 @@ def test_edit_changes_name_and_text_and_republishes(admin, client, database, liv
 def test_edit_keeps_what_was_typed_when_invalid(admin, client, database):
     submit_comment(client, body="Original")
     admin.login()
-    token = csrf_token(client, "/admin/comments/1/edit")
-    response = client.post(
-        "/admin/comments/1/edit", data={"csrf_token": token, "author_name": "", "body": "New"}
-    )
+    response = admin.edit(1, author_name="", body="New")
     assert response.status_code == 200
     page = soup(response)
     assert page.select_one("#body").get_text() == "New"
