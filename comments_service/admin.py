@@ -187,7 +187,7 @@ def render_admin(template, **context):
 # The query parameters of a status view (ListFilterForm), the only ones its
 # links and the redirect after a decision carry.
 LIST_PARAMS = ("q", "post", "order", "after", "before")
-LIST_QUERY_MAX = 2000
+PARAM_MAX = 300  # longer than any valid value (SEARCH_MAX, a slug, a position)
 
 
 def list_url(status, params=None):
@@ -203,11 +203,10 @@ def return_url(status, query):
     """Where a decision sends the admin back: the view, filters and page they were on."""
     if status not in VIEWS:
         status = "pending"
-    if len(query) > LIST_QUERY_MAX:
-        return list_url(status)
     params = {}
     for name, value in parse_qsl(query):
-        params.setdefault(name, value)  # the first, as the view itself reads it
+        if len(value) <= PARAM_MAX:  # keeps the Location header short
+            params.setdefault(name, value)  # the first, as the view itself reads it
     return list_url(status, params)
 
 

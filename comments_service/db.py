@@ -481,9 +481,9 @@ def comments_page(
     search=None,
     after=None,
     before=None,
-    size=PAGE_SIZE,
+    size=None,
 ):
-    """One page of the comments in ``status``, at most ``size`` of them.
+    """One page of the comments in ``status``, at most ``size`` (PAGE_SIZE) of them.
 
     Ordered by (created_at, id), newest or oldest first; optionally only one
     post's, or only those whose name, email or text has every word of
@@ -493,6 +493,7 @@ def comments_page(
     directly, so the last page costs what the first does (OFFSET would read
     every comment before it), and a decision taken meanwhile shifts nothing.
     """
+    size = size or PAGE_SIZE
     where, params = ["status = ?"], [status]
     if post_slug is not None:
         where.append("post_slug = ?")
@@ -529,7 +530,7 @@ def comments_page(
         if not more:
             # Nothing before it: this is the first page, shown full.
             return comments_page(
-                db, status, newest_first=newest_first, post_slug=post_slug, search=search
+                db, status, newest_first=newest_first, post_slug=post_slug, search=search, size=size
             )
         rows.reverse()
 

@@ -210,6 +210,7 @@ class ListFilterForm(Form):
         "Order",
         choices=[SelectChoice(value, label) for value, label in ORDERS.items()],
         default="newest",
+        validate_choice=False,  # validate_order says it in words
     )
     after = PositionField()
     before = PositionField()
