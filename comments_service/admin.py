@@ -23,7 +23,6 @@ from flask import (
     url_for,
 )
 from werkzeug.security import check_password_hash
-from wtforms import SelectChoice
 
 from comments_service import db, publish, registry
 from comments_service.extensions import LoginThrottle
@@ -220,9 +219,7 @@ def render_list(status):
     """
     posts = registry.posts_by_slug()
     filters = ListFilterForm(request.args)
-    filters.post.choices = [SelectChoice("", "All posts")] + [
-        SelectChoice(slug, post["title"]) for slug, post in posts.items()
-    ]
+    filters.offer_posts(posts)
     valid = filters.validate()
     page = db.Page([])
     if valid:
@@ -235,7 +232,7 @@ def render_list(status):
             after=filters.after.data,
             before=filters.before.data,
         )
-    chosen = filters.filters()
+    chosen = filters.chosen()
     links = {
         "plain": list_url(status),
         "first": list_url(status, chosen),

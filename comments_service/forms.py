@@ -192,8 +192,7 @@ class ListFilterForm(Form):
     """What a status view shows: a search, one post, the order, and the page.
 
     Read from the query string (a GET form that changes nothing, so it has no
-    CSRF token). The view sets ``post.choices`` from the post registry
-    (``SelectChoice``s).
+    CSRF token). The posts to choose from are the registry's (``offer_posts``).
     """
 
     q = SearchField(
@@ -215,6 +214,11 @@ class ListFilterForm(Form):
     after = PositionField()
     before = PositionField()
 
+    def offer_posts(self, posts_by_slug):
+        self.post.choices = [SelectChoice("", "All posts")] + [
+            SelectChoice(slug, post["title"]) for slug, post in posts_by_slug.items()
+        ]
+
     def validate_post(self, field):
         if field.data and field.data not in {choice.value for choice in field.choices}:
             raise ValidationError("There is no such post on the site: choose one from the list.")
@@ -227,7 +231,7 @@ class ListFilterForm(Form):
         if field.data and self.after.data:
             raise ValidationError(BROKEN_PAGE_LINK)
 
-    def filters(self):
+    def chosen(self):
         """The filters chosen (not the page), for links that keep them."""
         chosen = {"q": self.q.data, "post": self.post.data}
         if self.order.data != self.order.default:
