@@ -99,13 +99,16 @@ def test_a_page_holds_at_most_fifty_comments(admin, client, database):
     assert sorted(sum((shown for _url, shown in pages), [])) == ids
 
 
-def test_a_page_after_the_last_comment_says_so_and_links_back(admin, client, database):
+def test_a_page_emptied_by_decisions_says_so_and_links_back(admin, client, database):
     add(database)
     admin.login()
+    # The last page, after its comments were all decided on.
     page = soup(client.get("/admin/?after=2000-01-01T00:00:00%2B00:00,1"))
     assert shown_ids(page) == []
     assert "No more comments here." in page.get_text()
     assert page.find("a", string="Back to the first page")["href"] == "/admin/"
+    previous = page.select_one('nav[aria-label="Pages"] a[rel="prev"]')["href"]
+    assert len(shown_ids(soup(client.get(previous)))) == 1
 
 
 # --- filters -------------------------------------------------------------------
