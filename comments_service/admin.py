@@ -8,7 +8,7 @@ stays as it was, and the admin is told.
 """
 
 import functools
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from flask import (
     Blueprint,
@@ -26,7 +26,15 @@ from werkzeug.security import check_password_hash
 
 from comments_service import db, moderation, publish, registry
 from comments_service.extensions import LoginThrottle
-from comments_service.forms import MAX_ID, EditCommentForm, LoginForm, ModerationForm, ReplyForm
+from comments_service.forms import (
+    MAX_ID,
+    EditCommentForm,
+    ListFilterForm,
+    LoginForm,
+    ModerationForm,
+    ReplyForm,
+    position_text,
+)
 from comments_service.moderation import ACTIONS, VIEWS
 from comments_service.render import clean_line, display_comment
 
@@ -172,10 +180,77 @@ def render_admin(template, **context):
     )
 
 
+# The query parameters of a status view (ListFilterForm), the only ones its
+# links and the redirect after a decision carry.
+LIST_PARAMS = ("q", "post", "order", "after", "before")
+PARAM_MAX = 300  # longer than any valid value (SEARCH_MAX, a slug, a position)
+
+
+def list_url(status, params=None):
+    """The address of a status view with ``params``: built here, never copied
+    from the request, so it cannot point anywhere else."""
+    params = {k: v for k, v in (params or {}).items() if k in LIST_PARAMS and v}
+    if status == "pending":
+        return url_for("admin.queue", **params)
+    return url_for("admin.status_view", status=status, **params)
+
+
+def return_url(status, query):
+    """Where a decision sends the admin back: the view, filters and page they were on."""
+    if status not in VIEWS:
+        status = "pending"
+    params = {}
+    for name, value in parse_qsl(query):
+        if len(value) <= PARAM_MAX:  # keeps the Location header short
+            params.setdefault(name, value)  # the first, as the view itself reads it
+    return list_url(status, params)
+
+
 def render_list(status):
+    """One page of a status view, as the filters in the query string ask.
+
+    It reads at most one page of comments (db.PAGE_SIZE) and renders only
+    those, whatever the number waiting. Parameters that make no sense (a
+    broken page link, a post that is not on the site) get a 400 page that
+    says so and keeps the form as typed.
+    """
     posts = registry.posts_by_slug()
-    comments = [for_display(c, posts) for c in db.comments_with_status(db.get_db(), status)]
-    return render_admin("admin/list.html", status=status, comments=comments, form=ModerationForm())
+    filters = ListFilterForm(request.args)
+    filters.offer_posts(posts)
+    valid = filters.validate()
+    page = db.Page([])
+    if valid:
+        page = db.comments_page(
+            db.get_db(),
+            status,
+            newest_first=filters.order.data == "newest",
+            post_slug=filters.post.data or None,
+            search=filters.q.data or None,
+            after=filters.after.data,
+            before=filters.before.data,
+        )
+    chosen = filters.chosen()
+    links = {
+        "plain": list_url(status),
+        "first": list_url(status, chosen),
+        "previous": page.previous
+        and list_url(status, {**chosen, "before": position_text(page.previous)}),
+        "next": page.next and list_url(status, {**chosen, "after": position_text(page.next)}),
+    }
+    shown = {**chosen, "after": request.args.get("after"), "before": request.args.get("before")}
+    html = render_admin(
+        "admin/list.html",
+        status=status,
+        comments=[for_display(c, posts) for c in page.comments],
+        form=ModerationForm(),
+        filters=filters,
+        filtered=bool(chosen),
+        paged=bool(filters.after.data or filters.before.data),
+        links=links,
+        # The page as it is, for the redirect after a decision (return_url).
+        return_query=urlencode({k: v for k, v in shown.items() if v}) if valid else "",
+    )
+    return html, 200 if valid else 400
 
 
 @bp.get("/")
@@ -280,12 +355,7 @@ def moderate():
     ``db.moderate`` refuses, inside the write transaction, whatever changed
     since or whatever the comment's status does not allow."""
     form = ModerationForm()
-    back = request.form.get("view")
-    back_url = (
-        url_for("admin.status_view", status=back)
-        if back in VIEWS and back != "pending"
-        else url_for("admin.queue")
-    )
+    back_url = return_url(request.form.get("view"), request.form.get("query", ""))
     if not form.validate_on_submit():
         abort(400)
     single = request.form.get("action", "")

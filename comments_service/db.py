@@ -32,6 +32,7 @@ import sqlite3
 import threading
 from collections import OrderedDict
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
@@ -209,6 +210,45 @@ def m006_comment_versions(db):
     db.execute(
         "update comments set version = 1 + "
         "(select count(*) from decisions where decisions.comment_id = comments.id)"
+    )
+
+
+# What the admin's search looks in: the reader's name, email and text.
+SEARCHED_COLUMNS = ("author_name", "email", "body")
+
+
+@migrations()
+def m007_queue_pages_and_search(db):
+    # The admin's search: an FTS5 index over the name, email and text, kept in
+    # step by triggers. Porter stemming, so "mentor" finds "mentors"; the
+    # index holds no copy of the text (content=comments), rowid is the id.
+    db["comments"].enable_fts(SEARCHED_COLUMNS, tokenize="porter")
+    # sqlite-utils' create_triggers re-indexes a comment on every UPDATE: every
+    # decision (status), and the daily purge of address hashes, would rewrite
+    # the index of text that did not change. Only a change of a searched
+    # column does here ("UPDATE OF"). Deleting from an external-content index
+    # needs the old values, hence the 'delete' rows.
+    columns = ", ".join(SEARCHED_COLUMNS)
+    old = ", ".join(f"old.{c}" for c in SEARCHED_COLUMNS)
+    new = ", ".join(f"new.{c}" for c in SEARCHED_COLUMNS)
+    for sql in (
+        f"create trigger comments_ai after insert on comments begin "
+        f"insert into comments_fts (rowid, {columns}) values (new.id, {new}); end",
+        f"create trigger comments_ad after delete on comments begin "
+        f"insert into comments_fts (comments_fts, rowid, {columns}) "
+        f"values ('delete', old.id, {old}); end",
+        f"create trigger comments_au after update of {columns} on comments begin "
+        f"insert into comments_fts (comments_fts, rowid, {columns}) "
+        f"values ('delete', old.id, {old}); "
+        f"insert into comments_fts (rowid, {columns}) values (new.id, {new}); end",
+    ):
+        db.execute(sql)
+    # forget_old_ip_hashes runs at every visit of the queue: without an index
+    # it read the whole table each time; this one holds only the comments
+    # that still have a hash (the last 30 days').
+    db.execute(
+        "create index idx_comments_ip_hash_created_at on comments (created_at) "
+        "where ip_hash is not null"
     )
 
 
@@ -590,6 +630,124 @@ def comments_with_status(db, status):
         db,
         f"select * from comments where status = ? order by created_at {order}, id {order}",
         [status],
+    )
+
+
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a comment sits in every status view's order: (created_at, id)."""
+
+    created_at: str
+    id: int
+
+
+@dataclass
+class Page:
+    """One page of a status view, and where the pages before and after it start.
+
+    ``previous`` and ``next`` are None when there is no such page; otherwise
+    pass ``previous`` as ``before=`` and ``next`` as ``after=`` to ``comments_page``.
+    """
+
+    comments: list
+    previous: Position | None = None
+    next: Position | None = None
+
+
+def search_query(db, text):
+    """``text`` as an FTS5 query that matches its words literally, or "" if it has none.
+
+    Quotes, ``*``, ``NEAR``, ``OR``, parentheses and column names typed by the
+    admin are words to find, never query syntax (sqlite-utils' ``quote_fts``
+    quotes each one); control characters, which it does not handle (a NUL
+    ends the quoted string early), are spaces.
+    """
+    text = "".join(" " if ord(c) < 32 or ord(c) == 127 else c for c in text)
+    return db.quote_fts(text)
+
+
+def comments_page(
+    db,
+    status,
+    *,
+    newest_first=True,
+    post_slug=None,
+    search=None,
+    after=None,
+    before=None,
+    size=None,
+):
+    """One page of the comments in ``status``, at most ``size`` (PAGE_SIZE) of them.
+
+    Ordered by (created_at, id), newest or oldest first; optionally only one
+    post's, or only those whose name, email or text has every word of
+    ``search``. Keyset pagination: a page starts right after the ``after``
+    position (or ends right before ``before``), which the indexes on
+    (status, created_at) and (post_slug, status, created_at, id) reach
+    directly, so the last page costs what the first does (OFFSET would read
+    every comment before it), and a decision taken meanwhile shifts nothing.
+    """
+    size = size or PAGE_SIZE
+    where, params = ["status = ?"], [status]
+    if post_slug is not None:
+        where.append("post_slug = ?")
+        params.append(post_slug)
+    if search is not None:
+        query = search_query(db, search)
+        if not query:
+            return Page([])
+        where.append("id in (select rowid from comments_fts where comments_fts match ?)")
+        params.append(query)
+    forward = before is None
+    position = after if forward else before
+    # Walking back to the previous page reads the other way, then turns round.
+    descending = newest_first == forward
+
+    def read(position, descending, limit):
+        conditions = list(where)
+        values = list(params)
+        if position is not None:
+            conditions.append(f"(created_at, id) {'<' if descending else '>'} (?, ?)")
+            values += [position.created_at, position.id]
+        order = "desc" if descending else "asc"
+        return _rows(
+            db,
+            f"select * from comments where {' and '.join(conditions)} "
+            f"order by created_at {order}, id {order} limit ?",
+            [*values, limit],
+        )
+
+    rows = read(position, descending, size + 1)
+    more = len(rows) > size
+    rows = rows[:size]
+    if not forward:
+        if not more:
+            # Nothing before it: this is the first page, shown full.
+            return comments_page(
+                db, status, newest_first=newest_first, post_slug=post_slug, search=search, size=size
+            )
+        rows.reverse()
+
+    def at(row):
+        return Position(row["created_at"], row["id"])
+
+    # The page's edges: where the next page starts, and whether anything lies
+    # before it (an empty page after the last decision still links back).
+    first = at(rows[0]) if rows else position
+    last = at(rows[-1]) if rows else position
+    if forward:
+        has_previous = position is not None and bool(read(first, not newest_first, 1))
+        has_next = more
+    else:
+        has_previous = True
+        has_next = bool(read(last, newest_first, 1))
+    return Page(
+        rows,
+        previous=first if has_previous else None,
+        next=last if has_next else None,
     )
 
 

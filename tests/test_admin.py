@@ -129,7 +129,7 @@ def test_passwords_are_hashed_with_scrypt_n_2_17_by_default(app, database):
 # --- the queue ---------------------------------------------------------------
 
 
-def test_the_queue_shows_pending_comments_oldest_first_with_everything_to_decide(
+def test_the_queue_shows_pending_comments_newest_first_with_everything_to_decide(
     admin, client, database
 ):
     submit_comment(client, name="First", body="An *early* thought")
@@ -138,11 +138,11 @@ def test_the_queue_shows_pending_comments_oldest_first_with_everything_to_decide
     admin.login()
     queued = queue_comments(client)
     assert [q.h2.get_text(" ", strip=True).split(" on ")[0] for q in queued] == [
-        "First",
-        "Second",
         "Third",
+        "Second",
+        "First",
     ]
-    first = queued[0]
+    first = queued[2]
     title_link = first.h2.a
     assert title_link.get_text() == "How to Meet Potential Mentors Through Informational Interviews"
     assert title_link["href"] == MENTOR_URL

@@ -31,6 +31,7 @@ def test_the_quick_benchmark_runs_every_goal(tmp_path):
         "4 page weight",
         "5 render worst case",
         "6 soak",
+        "7 queue page",
     ):
         assert goal in table, goal
     assert "0 missing" in table, "every acknowledged comment is in the database"
