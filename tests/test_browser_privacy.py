@@ -10,7 +10,7 @@ from pelican.settings import get_settings_from_file
 from comments_service import create_app, db
 from comments_service.extensions import limiter
 from comments_service.static_site.build import build_site
-from support import MENTOR_URL, ROOT
+from support import MENTOR_URL
 
 # A stand-in for a third-party analytics script, served by the test site so
 # that no request leaves the machine. It sets a cookie, as trackers do.
@@ -24,10 +24,10 @@ ANALYTICS_COOKIE = {
 }
 
 
-def build_with_analytics(output, mode):
-    SITE_COOKIES = get_settings_from_file(str(ROOT / "pelicanconf.py"))["SITE_COOKIES"]
+def build_with_analytics(project, output, mode):
+    SITE_COOKIES = get_settings_from_file(str(project / "pelicanconf.py"))["SITE_COOKIES"]
     build_site(
-        ROOT / "pelicanconf.py",
+        project / "pelicanconf.py",
         output,
         {
             "CONSENT_MODE": mode,
@@ -38,8 +38,8 @@ def build_with_analytics(output, mode):
     (output / "fake-analytics.js").write_text(FAKE_ANALYTICS)
 
 
-def start_server(folder, mode):
-    build_with_analytics(folder / "site", mode)
+def start_server(project, folder, mode):
+    build_with_analytics(project, folder / "site", mode)
     app = create_app(
         {
             "SECRET_KEY": "privacy-test",
@@ -54,21 +54,21 @@ def start_server(folder, mode):
     return app, http, thread
 
 
-def running_server(tmp_path_factory, mode):
-    app, http, thread = start_server(tmp_path_factory.mktemp(f"privacy-{mode}"), mode)
+def running_server(project, tmp_path_factory, mode):
+    app, http, thread = start_server(project, tmp_path_factory.mktemp(f"privacy-{mode}"), mode)
     yield app
     http.shutdown()
     thread.join()
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    yield from running_server(tmp_path_factory, "opt-out")
+def server(fixture_project, tmp_path_factory):
+    yield from running_server(fixture_project, tmp_path_factory, "opt-out")
 
 
 @pytest.fixture(scope="module")
-def opt_in_server(tmp_path_factory):
-    yield from running_server(tmp_path_factory, "opt-in")
+def opt_in_server(fixture_project, tmp_path_factory):
+    yield from running_server(fixture_project, tmp_path_factory, "opt-in")
 
 
 class Visit:
