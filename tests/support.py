@@ -6,7 +6,9 @@ numbers copied into the tests).
 The suite never builds the author's ``content/`` (one smoke test in
 ``test_authors_content.py`` aside): its posts, pages and images are
 ``tests/fixtures/site/content/``, ours to change for what a test needs, so
-writing, editing or deleting a post never changes a test's outcome.
+writing, editing or deleting a post never changes a test's outcome. Build
+from the ``fixture_project`` fixture (read-only) or ``project_copy`` (to
+change), never from ``ROOT / "pelicanconf.py"``, whose content/ is the author's.
 """
 
 import os
@@ -26,6 +28,7 @@ ORIGIN = "https://careers.example"
 # Cheap hashes keep the suite fast; test_admin checks the production default.
 TEST_PASSWORD_HASH = "scrypt:1024:8:1"
 ADMIN_USER, ADMIN_PASSWORD = "editor", "a-long-test-password"
+# A post of the test site (tests/fixtures/site/README.md says what each is for).
 MENTOR_SLUG = "meet-mentors-through-informational-interviews"
 MENTOR_URL = "/2022/12/meet-mentors-through-informational-interviews/"
 CHROMIUM_ARGS = [
