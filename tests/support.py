@@ -13,6 +13,7 @@ change), never from ``ROOT / "pelicanconf.py"``, whose content/ is the author's.
 
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -61,6 +62,20 @@ class Site:
 
     def html_pages(self):
         return sorted(self.path.rglob("*.html"))
+
+
+def wait_until_true(page, expression, timeout=30):
+    """Poll the JavaScript ``expression`` in a browser page until it is truthy
+    (a functional wait, not a speed check).
+
+    Not ``page.wait_for_function``: its poller compiles the expression with
+    eval() inside the page, which the site's Content-Security-Policy (no
+    'unsafe-eval') refuses as soon as a first check is false; ``page.evaluate``
+    is not subject to the page's policy."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"still false after {timeout} s: {expression}"
+        page.wait_for_timeout(100)
 
 
 def csrf_token(client, path):

@@ -10,7 +10,7 @@ from pelican.settings import get_settings_from_file
 from comments_service import create_app, db
 from comments_service.extensions import limiter
 from comments_service.static_site.build import build_site
-from support import MENTOR_URL
+from support import MENTOR_URL, wait_until_true
 
 # A stand-in for a third-party analytics script, served by the test site so
 # that no request leaves the machine. It sets a cookie, as trackers do.
@@ -182,7 +182,7 @@ def test_dismissing_the_banner_is_remembered_without_a_cookie(server, visit):
     reader.page.get_by_role("button", name="Close").click()
     assert not reader.page.get_by_role("region", name="Cookies on this site").is_visible()
     reader.open(server.base_url + "/archives/")
-    reader.page.wait_for_function("document.getElementById('cookie-banner').dataset.state")
+    wait_until_true(reader.page, "document.getElementById('cookie-banner').dataset.state")
     assert not reader.page.locator("#cookie-banner").is_visible()
     assert reader.cookie_names() == cookies_before
     reader.page.get_by_role("link", name="Cookie settings").click()
@@ -203,7 +203,7 @@ def test_opt_in_mode_loads_nothing_non_essential_before_accepting(opt_in_server,
 
     accept.click()
     reader.page.get_by_text("You accepted cookies.").wait_for()
-    reader.page.wait_for_function("window.analyticsRan === true")
+    wait_until_true(reader.page, "window.analyticsRan === true")
     reader.open(opt_in_server.base_url + MENTOR_URL)
     assert reader.loaded_analytics() and reader.sent_beacon()
 
