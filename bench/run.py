@@ -43,7 +43,9 @@ Work happens in a temporary folder under /tmp (BENCH_KEEP=1 keeps it).
 Goals are reported as MET / NOT MET; the exit code is non-zero only when a
 benchmark could not run.
 
-Options: ``--only 1,3`` runs a subset of the goals; ``--sizes 1000`` other sizes.
+Options: ``--only 1,3`` runs a subset of the goals; ``--sizes 1000`` other sizes;
+``--site path/to/pelicanconf.py`` weighs another site in goal 4 (the tests
+weigh their own test site, not the author's posts).
 """
 
 import argparse
@@ -1197,21 +1199,22 @@ def page_weight(site_dir, page_url, origin):
     }
 
 
-def bench_page_weight(ws, report):
+def bench_page_weight(ws, report, settings_file):
     from pelican.settings import read_settings
 
     from comments_service import registry
 
-    progress("[4/7] page weight: building the sample site (pelicanconf.py) ...")
+    shown = settings_file.relative_to(ROOT) if settings_file.is_relative_to(ROOT) else settings_file
+    progress(f"[4/7] page weight: building the sample site ({shown}) ...")
     site_dir = ws.path / "sample-site" / "output"
     # The development settings as they are; only the comments database is a
     # fresh (absent) one, so var/comments.db is never touched.
     quiet_build(
-        ROOT / "pelicanconf.py",
+        settings_file,
         site_dir,
         {"COMMENTS": {"DB": str(ws.path / "sample-site" / "none.db")}},
     )
-    origin = read_settings(str(ROOT / "pelicanconf.py"))["SITE_ORIGIN"]
+    origin = read_settings(str(settings_file))["SITE_ORIGIN"]
     posts = registry.load(site_dir)["posts"]
     chosen = next((p for p in posts if p["slug"] == SAMPLE_POST_SLUG), posts[0])
     progress(f"[4/7] page weight: measuring {chosen['url']} ...")
@@ -1221,6 +1224,7 @@ def bench_page_weight(ws, report):
     result["heaviest_post"] = {k: heaviest[k] for k in ("page", "bytes", "requests")}
     result["heaviest_post"]["third_party"] = heaviest["third_party"]
     result["origin"] = origin
+    result["settings"] = str(shown)
     report.data["page_weight"] = result
     report.row(
         "4 page weight",
@@ -2239,7 +2243,8 @@ def write_markdown(report, info, path, total_s, sizes):
             "",
             "## Goal 4: page weight",
             "",
-            f"The sample site built with `pelicanconf.py` as it is (only `COMMENTS.DB` points at "
+            f"The sample site built with `{pw.get('settings', 'pelicanconf.py')}` as it is "
+            f"(only `COMMENTS.DB` points at "
             f"an absent database, so `var/comments.db` is not read). Page: `{pw['page']}`, "
             f"origin {pw['origin']}. Bytes are uncompressed file sizes of the HTML, its "
             f"stylesheets and scripts (images count as requests, not bytes); "
@@ -2373,6 +2378,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", default="1,2,3,4,5,6,7", help="goals to run, e.g. 1,3")
     parser.add_argument("--sizes", default=None, help="post counts, e.g. 1000,10000")
+    parser.add_argument(
+        "--site",
+        type=Path,
+        default=ROOT / "pelicanconf.py",
+        help="Pelican settings of the site goal 4 weighs (default: pelicanconf.py, content/)",
+    )
     parser.add_argument("--build-child", help=argparse.SUPPRESS)
     parser.add_argument("--approval-child", nargs=2, type=int, help=argparse.SUPPRESS)
     parser.add_argument("--queue-child", nargs=2, type=int, help=argparse.SUPPRESS)
@@ -2409,7 +2420,7 @@ def main(argv=None):
         (1, "1 build overhead", lambda: bench_build_overhead(ws, sizes, report)),
         (2, "2 approval-to-live", lambda: bench_approval(ws, sizes, report)),
         (3, "3 comment intake", lambda: bench_intake(ws, sizes, report)),
-        (4, "4 page weight", lambda: bench_page_weight(ws, report)),
+        (4, "4 page weight", lambda: bench_page_weight(ws, report, args.site.resolve())),
         (5, "5 render worst case", lambda: bench_render_worst_case(report)),
         (6, "6 soak", lambda: bench_soak(ws, sizes, report)),
         (7, "7 queue page", lambda: bench_queue(ws, report)),

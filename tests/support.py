@@ -1,7 +1,19 @@
-"""Test helpers: the built site read as a browser would, a closing test
-client, and the author's Markdown headers (so site tests compare the built site
-with the sources instead of with numbers copied into the tests)."""
+"""Test helpers: the built site read as a browser would, the admin's session,
+a copy of the project over the test posts, and those posts' Markdown headers
+(so site tests compare the built site with the sources instead of with
+numbers copied into the tests).
 
+The suite never builds the author's ``content/`` (one smoke test in
+``test_authors_content.py`` aside): its posts, pages and images are
+``tests/fixtures/site/content/``, ours to change for what a test needs, so
+writing, editing or deleting a post never changes a test's outcome. Build
+from the ``fixture_project`` fixture (read-only) or ``project_copy`` (to
+change), never from ``ROOT / "pelicanconf.py"``, whose content/ is the author's.
+"""
+
+import os
+import shutil
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -9,11 +21,16 @@ from pathlib import Path
 
 from bs4 import BeautifulSoup
 
+from comments_service.static_site.releases import SOURCES
+
 ROOT = Path(__file__).resolve().parent.parent
+# The test site's Markdown posts and pages, and their images.
+FIXTURE_CONTENT = ROOT / "tests" / "fixtures" / "site" / "content"
 ORIGIN = "https://careers.example"
 # Cheap hashes keep the suite fast; test_admin checks the production default.
 TEST_PASSWORD_HASH = "scrypt:1024:8:1"
 ADMIN_USER, ADMIN_PASSWORD = "editor", "a-long-test-password"
+# A post of the test site (tests/fixtures/site/README.md says what each is for).
 MENTOR_SLUG = "meet-mentors-through-informational-interviews"
 MENTOR_URL = "/2022/12/meet-mentors-through-informational-interviews/"
 CHROMIUM_ARGS = [
@@ -46,6 +63,20 @@ class Site:
 
     def html_pages(self):
         return sorted(self.path.rglob("*.html"))
+
+
+def wait_until_true(page, expression, timeout=30):
+    """Poll the JavaScript ``expression`` in a browser page until it is truthy
+    (a functional wait, not a speed check).
+
+    Not ``page.wait_for_function``: its poller compiles the expression with
+    eval() inside the page, which the site's Content-Security-Policy (no
+    'unsafe-eval') refuses as soon as a first check is false; ``page.evaluate``
+    is not subject to the page's policy."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"still false after {timeout} s: {expression}"
+        page.wait_for_timeout(100)
 
 
 def csrf_token(client, path):
@@ -154,7 +185,35 @@ def submit_comment(client, json=True, headers=None, submission_key=NEW_KEY, **fi
     return client.post("/comments/", data=data, headers=all_headers)
 
 
-POSTS_DIR = ROOT / "content" / "posts"
+def copy_project(destination, code=False):
+    """Copy the project's sources (``releases.SOURCES``: theme and settings as
+    they are, ``content/`` from the test posts) into ``destination``.
+
+    With ``code``, the service's code too, for subprocesses run with
+    ``project_env``: the service finds its project (``config.PROJECT_ROOT``)
+    beside its own code, so only a copy of the code builds the copy's posts.
+    """
+    destination = Path(destination)
+    destination.mkdir(parents=True, exist_ok=True)
+    for name in SOURCES:
+        source = FIXTURE_CONTENT if name == "content" else ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, destination / name)
+        else:
+            shutil.copy(source, destination / name)
+    if code:
+        ignore = shutil.ignore_patterns("__pycache__")
+        shutil.copytree(ROOT / "comments_service", destination / "comments_service", ignore=ignore)
+    return destination
+
+
+def project_env(project, env):
+    """``env`` for a subprocess that runs the code of ``copy_project(project, code=True)``."""
+    paths = [str(project), env.get("PYTHONPATH", "")]
+    return {**env, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+
+
+POSTS_DIR = FIXTURE_CONTENT / "posts"
 
 
 @dataclass
