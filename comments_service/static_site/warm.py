@@ -9,7 +9,8 @@ the same data writes (tests/test_warm_publish.py checks this):
 
 * the post page itself;
 * the home page (the page of it that lists the post), the post's category,
-  tag and month archive pages.
+  tag and month archive pages;
+* the post's comment feed and the site's (``comment_feeds``).
 
 What depends on every post at once is the "Popular Posts" sidebar, on every
 page. The publisher keeps every post ranked and, at each decision, updates
@@ -41,6 +42,7 @@ from pelican.utils import sanitised_join
 from comments_service import db
 from comments_service.popularity import COMMENT_WEIGHT, is_featured
 from comments_service.render import comment_threads
+from comments_service.static_site import comment_feeds
 from comments_service.static_site.build import (
     BuildError,
     SwitchedAway,
@@ -297,6 +299,7 @@ class WarmPublisher:
         pages = {}
         for article in changed:
             pages.update(render_pages_showing(site, article, refresh_counts))
+        pages.update(comment_feeds.render_for(generator, database, changed, site.by_slug))
         write_atomically(self.output_dir, pages)
         write_published_mark(self.output_dir, last)
         return popular_changed, list(pages)
