@@ -13,6 +13,7 @@ from comments_service import db
 from comments_service.render import render_comment
 from comments_service.static_site.build import build_site
 from comments_service.static_site.comment_feeds import FEED_ENTRIES
+from comments_service.static_site.warm import WarmPublisher
 from support import MENTOR_SLUG, ROOT, Site, draft_posts, published_posts
 
 A = "{http://www.w3.org/2005/Atom}"
@@ -256,3 +257,21 @@ def test_each_decision_writes_the_feeds_a_full_build_writes(warm_site):
     )
     decide_and_compare(OTHER_SLUG, lambda: db.delete_permanently(database, [other], by="t"))
     assert comment_ids((live / SITE_FEED).read_bytes()) == [parent, reply]
+
+
+def test_a_publisher_behind_on_another_post_still_writes_the_current_site_feed(warm_site):
+    """Two publishers stand for two gunicorn workers: each keeps the comments
+    of the posts it rendered in memory, and the other may have changed them since."""
+    publisher, database, tmp_path = warm_site
+    other = WarmPublisher(publisher.target, publisher.db_path)
+    other.full_build()
+    comment = add(database, "As first approved.")
+    publisher.publish_posts({MENTOR_SLUG})
+    db.edit_comment(database, comment, author_name="Reader", body="As edited.", by="test")
+    other.publish_posts({MENTOR_SLUG})
+    add(database, "On another post.", slug=OTHER_SLUG)
+    publisher.publish_posts({OTHER_SLUG})  # its memory of the first post is old
+    other.cancel_pending()
+    live = feed_files(tmp_path / "live")
+    assert b"As edited." in live[SITE_FEED]
+    assert live == feed_files(full_build(tmp_path, publisher.db_path))
