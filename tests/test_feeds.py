@@ -101,7 +101,7 @@ def test_the_feeds_are_atom_with_only_the_comments_the_pages_show(warm_site):
     origin = publisher.articles.generator.settings["SITE_ORIGIN"]
 
     files = feed_files(live.path)
-    assert len(files) == 1 + len(published_posts()), "the site's feed and one per post"
+    assert set(files) == {SITE_FEED, post_feed(MENTOR_SLUG)}, "posts without comments have none"
     for name, xml in files.items():
         entries(xml)  # every feed is Atom
         for secret in (b"PENDING-TEXT", b"SPAM-TEXT", b"PENDING-PARENT", b"ORPHAN-REPLY"):
@@ -127,7 +127,6 @@ def test_the_feeds_are_atom_with_only_the_comments_the_pages_show(warm_site):
     for entry in entries(files[SITE_FEED]):
         anchor = entry["link"].rpartition("#")[2]
         assert page.find(id=anchor), anchor
-    assert entries(files[post_feed(OTHER_SLUG)]) == []
 
 
 def test_newest_first_by_approval_or_edit_with_its_time_as_updated(warm_site, clock):
@@ -196,28 +195,33 @@ def test_hostile_names_and_bodies_stay_text_and_sanitized(warm_site):
         assert all(a["href"].startswith("https://") for a in html.find_all("a", href=True))
 
 
-def test_pages_link_the_site_feed_and_post_pages_their_own(site):
-    closed = next(p for p in published_posts() if not p.comments_open)
-    for url in ("/", "/archives/", "/about/", closed.url):
-        feeds = site.page(url).select('link[rel="alternate"][type="application/atom+xml"]')
-        assert f"/{SITE_FEED}" in [link["href"] for link in feeds], url
-    for post in published_posts():
-        page = site.page(post.url)
-        hrefs = [l["href"] for l in page.select('link[rel="alternate"]')]  # noqa: E741
-        assert f"/{post_feed(post.slug)}" in hrefs, post.slug
-        assert page.select_one(f'.comments a[href="/{post_feed(post.slug)}"]')
-        assert site.file(f"/{post_feed(post.slug)}").is_file(), "closed posts too"
-    assert site.file(f"/{SITE_FEED}").is_file()
-    for draft in draft_posts():
-        assert not site.file(f"/{post_feed(draft.slug)}").exists()
+def feed_links(page):
+    """The hrefs of a page's <link rel="alternate"> to Atom feeds."""
+    found = page.select('link[rel="alternate"][type="application/atom+xml"]')
+    return [link["href"] for link in found]
 
 
-def test_a_post_with_comments_closed_keeps_the_feed_of_its_comments(warm_site):
+def test_every_page_links_the_site_feed_and_a_post_with_comments_its_own(warm_site):
     publisher, database, tmp_path = warm_site
     closed = next(p for p in published_posts() if not p.comments_open)
     kept = add(database, "Said before comments closed.", slug=closed.slug)
+    add(database, "On the mentors post.")
     publisher.full_build()
-    assert comment_ids((tmp_path / "live" / post_feed(closed.slug)).read_bytes()) == [kept]
+    site = Site(tmp_path / "live")
+    for page in site.html_pages():
+        url = "/" + str(page.relative_to(site.path)).removesuffix("index.html")
+        assert f"/{SITE_FEED}" in feed_links(site.page(url)), url
+    assert site.file(f"/{SITE_FEED}").is_file()
+    for post in published_posts():
+        page, feed = site.page(post.url), f"/{post_feed(post.slug)}"
+        has_comments = post.slug in (MENTOR_SLUG, closed.slug)
+        assert (feed in feed_links(page)) is has_comments, post.slug
+        assert bool(page.select_one(f'.comments a[href="{feed}"]')) is has_comments
+        assert site.file(feed).is_file() is has_comments
+    # Comments closed: the feed of the comments it has stays.
+    assert comment_ids(site.file(f"/{post_feed(closed.slug)}").read_bytes()) == [kept]
+    for draft in draft_posts():
+        assert not site.file(f"/{post_feed(draft.slug)}").exists()
 
 
 def test_each_decision_writes_the_feeds_a_full_build_writes(warm_site):
@@ -233,7 +237,9 @@ def test_each_decision_writes_the_feeds_a_full_build_writes(warm_site):
         assert {SITE_FEED, post_feed(slug)} <= set(written)
         after = feed_files(live)
         assert after == feed_files(full_build(tmp_path, publisher.db_path, f"full-{next(builds)}"))
-        return {name for name in after if after[name] != before[name]}
+        return {
+            name for name in after.keys() | before.keys() if after.get(name) != before.get(name)
+        }
 
     parent = add(database, "A parent.")
     reply = add(database, "A reply.", parent_id=parent)
@@ -247,16 +253,19 @@ def test_each_decision_writes_the_feeds_a_full_build_writes(warm_site):
         MENTOR_SLUG,
         lambda: db.edit_comment(database, reply, author_name="Renamed", body="Edited.", by="t"),
     )
-    # Unapproving the parent takes its reply off the page, and out of the feeds.
+    # Unapproving the parent takes its reply off the page too: the post shows
+    # no comment, and its feed goes.
     decide_and_compare(
         MENTOR_SLUG, lambda: db.set_status(database, [parent], "pending", by="t", reason="undo")
     )
-    assert comment_ids((live / post_feed(MENTOR_SLUG)).read_bytes()) == []
+    assert not (live / post_feed(MENTOR_SLUG)).exists()
+    assert comment_ids((live / SITE_FEED).read_bytes()) == [other]
     decide_and_compare(
         MENTOR_SLUG, lambda: db.set_status(database, [parent], "approved", by="t", reason="ok")
     )
     decide_and_compare(OTHER_SLUG, lambda: db.delete_permanently(database, [other], by="t"))
     assert comment_ids((live / SITE_FEED).read_bytes()) == [parent, reply]
+    assert not (live / post_feed(OTHER_SLUG)).exists()
 
 
 def test_a_publisher_behind_on_another_post_still_writes_the_current_site_feed(warm_site):

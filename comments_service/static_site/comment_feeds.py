@@ -7,6 +7,12 @@ byte what a full build of the same data writes. Both take their entries from
 ``db.comments_for_feeds``, in its order, and render them with the same
 functions below.
 
+A post has a feed while its page shows a comment (``has_feed``; its page
+links the feed on the same condition, in ``article.html``): a feed file per
+post would double the files a build writes, and creating files is most of
+a build's cost beyond rendering. Whoever wants to follow a post before its
+first comment has the site's feed, linked from every page.
+
 What is in an entry, and why:
 
 * only what the post page shows (approved comments, and approved replies to
@@ -64,6 +70,11 @@ def post_feed_path(settings, article):
     """Where ``article``'s comment feed is written, or None."""
     pattern = settings.get("POST_COMMENTS_FEED_ATOM", POST_FEED_DEFAULT)
     return pattern.format(slug=article.slug) if pattern else None
+
+
+def has_feed(article):
+    """Whether ``article`` has a comment feed: while its page shows a comment."""
+    return bool(getattr(article, "comment_count", 0))
 
 
 def origin(settings):
@@ -196,14 +207,20 @@ def newest_on_the_site(database, by_slug):
 
 def render_for(generator, database, articles, by_slug):
     """The feeds a decision on ``articles`` changes: {path: xml}, the site's
-    feed and each of these posts' (the warm publisher's part)."""
+    feed and each of these posts' (the warm publisher's part); None for the
+    feed of a post that no longer shows a comment (the file goes).
+
+    Their comment counts must be current (the warm publisher has just
+    re-rendered their pages)."""
     settings = generator.settings
     feeds = {}
     for article in articles:
         path = post_feed_path(settings, article)
-        if path:
+        if path and has_feed(article):
             rows = db.comments_for_feeds(database, limit=FEED_ENTRIES, post_slug=article.slug)
             feeds[path] = post_feed(settings, article, rows)
+        elif path:
+            feeds[path] = None
     path = site_feed_path(settings)
     if path and articles:
         feeds[path] = site_feed(settings, by_slug, newest_on_the_site(database, by_slug))
@@ -224,7 +241,7 @@ def write_all(generator, rows):
     feeds = {}
     for article in generator.articles:
         path = post_feed_path(settings, article)
-        if path:
+        if path and has_feed(article):
             feeds[path] = post_feed(settings, article, of_post.get(article.slug, [])[:FEED_ENTRIES])
     path = site_feed_path(settings)
     if path:

@@ -538,7 +538,8 @@ def render_one(
 
 
 def write_atomically(output_dir, pages):
-    """Write each page to a temporary file, then rename it into place.
+    """Write each page to a temporary file, then rename it into place; a page
+    given as None is removed (a post's comment feed, when its last comment goes).
 
     The temporary files live in a folder beside the output, never inside it,
     so no reader can ever fetch one; that folder is emptied first (the
@@ -551,6 +552,9 @@ def write_atomically(output_dir, pages):
     try:
         for name, html in pages.items():
             path = Path(sanitised_join(str(output_dir), name))
+            if html is None:
+                path.unlink(missing_ok=True)
+                continue
             path.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile("wb", dir=staging, delete=False) as f:
                 f.write(html.encode("utf-8"))
