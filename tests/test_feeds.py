@@ -284,3 +284,8 @@ def test_a_publisher_behind_on_another_post_still_writes_the_current_site_feed(w
     live = feed_files(tmp_path / "live")
     assert b"As edited." in live[SITE_FEED]
     assert live == feed_files(full_build(tmp_path, publisher.db_path))
+
+
+def test_the_services_pages_link_the_site_feed_too(client):
+    page = BeautifulSoup(client.get(f"/comments/thanks?post={MENTOR_SLUG}").data, "html.parser")
+    assert f"/{SITE_FEED}" in feed_links(page)
