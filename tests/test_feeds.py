@@ -11,7 +11,7 @@ from bs4 import BeautifulSoup
 
 from comments_service import db
 from comments_service.render import render_comment
-from comments_service.static_site.build import build_site
+from comments_service.static_site.build import BuildError, build_site
 from comments_service.static_site.comment_feeds import FEED_ENTRIES
 from comments_service.static_site.warm import WarmPublisher
 from support import MENTOR_SLUG, ROOT, Site, draft_posts, published_posts
@@ -289,3 +289,15 @@ def test_a_publisher_behind_on_another_post_still_writes_the_current_site_feed(w
 def test_the_services_pages_link_the_site_feed_too(client):
     page = BeautifulSoup(client.get(f"/comments/thanks?post={MENTOR_SLUG}").data, "html.parser")
     assert f"/{SITE_FEED}" in feed_links(page)
+
+
+def test_a_comment_feed_where_pelican_writes_a_feed_fails_the_build(tmp_path):
+    with pytest.raises(BuildError, match="COMMENTS_FEED_ATOM"):
+        build_site(
+            ROOT / "pelicanconf.py",
+            tmp_path / "site",
+            {
+                "COMMENTS": {"DB": str(tmp_path / "none.db")},
+                "COMMENTS_FEED_ATOM": "feeds/all.atom.xml",
+            },
+        )

@@ -212,6 +212,31 @@ def render_for(generator, database, articles, by_slug):
     return feeds
 
 
+def pelican_feed_paths(generator):
+    """The feeds Pelican writes itself, after this module's (Pelican 4.12's settings)."""
+    settings = generator.settings
+    paths = {settings.get(k) for k in ("FEED_ATOM", "FEED_RSS", "FEED_ALL_ATOM", "FEED_ALL_RSS")}
+    for kind, items in (
+        ("CATEGORY", [c for c, _ in generator.categories]),
+        ("TAG", generator.tags),
+    ):
+        for pattern in (settings.get(f"{kind}_FEED_ATOM"), settings.get(f"{kind}_FEED_RSS")):
+            if pattern:
+                paths.update(pattern.format(slug=item.slug) for item in items)
+    return paths - {None, ""}
+
+
+def refuse_collisions(generator, paths):
+    """Fail the build rather than let Pelican overwrite a comment feed with one of
+    its own (a category named "Comments" has ``feeds/comments.atom.xml``)."""
+    taken = sorted(set(paths) & pelican_feed_paths(generator))
+    if taken:
+        raise ValueError(
+            f"the comment feed {taken[0]} is also a feed Pelican writes (a category or tag "
+            "of that name?): set COMMENTS_FEED_ATOM or POST_COMMENTS_FEED_ATOM to another path"
+        )
+
+
 def write_all(generator, rows):
     """Write every comment feed of the site into the output (the full build's part).
 
@@ -232,6 +257,7 @@ def write_all(generator, rows):
     if path:
         newest = [row for row in rows if row["post_slug"] in by_slug][:FEED_ENTRIES]
         feeds[path] = site_feed(settings, by_slug, newest)
+    refuse_collisions(generator, feeds)
     for path, xml in feeds.items():
         target = os.path.join(settings["OUTPUT_PATH"], path)
         os.makedirs(os.path.dirname(target), exist_ok=True)
