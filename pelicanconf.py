@@ -91,6 +91,11 @@ AUTHOR_FEED_ATOM = None
 AUTHOR_FEED_RSS = None
 TRANSLATION_FEED_ATOM = None
 RSS_FEED_SUMMARY_ONLY = True
+# Atom feeds of the approved comments: the site's newest, and each post's
+# (comments_service/static_site/comment_feeds.py). Never under /comments/,
+# the service's prefix, which would shadow them.
+COMMENTS_FEED_ATOM = "feeds/comments.atom.xml"
+POST_COMMENTS_FEED_ATOM = "feeds/comments/{slug}.atom.xml"
 
 # checks: the build fails, naming file and line, on a missing or impossible
 # date, a slug used twice, a category not in CATEGORIES, a broken {filename}/

@@ -778,12 +778,15 @@ def approved_comments_for_post(db, post_slug):
 
 
 # The comments a post page shows: approved top-level comments, and approved
-# replies to those (the same rule as ``render.comment_threads``).
+# replies to those (the same rule as ``render.comment_threads``). ``c`` is the
+# comment, ``p`` its parent (left-joined).
+_IS_SHOWN = (
+    "c.status = 'approved' and (c.parent_id is null or (p.status = 'approved' "
+    "and p.parent_id is null and p.post_slug = c.post_slug))"
+)
 _SHOWN = (
     "select c.post_slug as slug, count(*) as shown from comments c "
-    "left join comments p on p.id = c.parent_id "
-    "where c.status = 'approved' and (c.parent_id is null or (p.status = 'approved' "
-    "and p.parent_id is null and p.post_slug = c.post_slug)) {where} "
+    f"left join comments p on p.id = c.parent_id where {_IS_SHOWN} {{where}} "
     "group by c.post_slug"
 )
 
@@ -1081,6 +1084,43 @@ def import_comments(db, rows, *, by="console import"):
             versioned.append({**row, "version": version})
         db["comments"].insert_all(versioned, pk="id", replace=True)
     return len(rows)
+
+
+# The comment feeds: the comments pages show, the most recently changed first,
+# ordered by each comment's latest decision (its approval, or a later edit or
+# import), whose time is the entry's ``updated``. Decisions are never deleted
+# and their ids grow with time, so the site's newest entries are found by
+# reading decisions back from the newest, by primary key, until ``limit`` are
+# found: a decision's re-render does not sort every approved comment.
+_FEED_COLUMNS = (
+    "c.id, c.post_slug, c.parent_id, c.author_name, c.website, c.body, c.is_author, "
+    "c.created_at, d.at as updated_at"
+)
+_LATEST_DECISION = "(select max(l.id) from decisions l where l.comment_id = c.id)"
+_FEED_OF_SITE = (
+    f"select {_FEED_COLUMNS} from decisions d "
+    # CROSS JOIN keeps decisions the outer loop (read newest first).
+    "cross join comments c on c.id = d.comment_id "
+    "left join comments p on p.id = c.parent_id "
+    f"where d.id = {_LATEST_DECISION} and {_IS_SHOWN} "
+    "order by d.id desc limit ?"
+)
+_FEED_OF_POST = (
+    f"select {_FEED_COLUMNS} from comments c "
+    "left join comments p on p.id = c.parent_id "
+    f"join decisions d on d.id = {_LATEST_DECISION} "
+    f"where c.post_slug = ? and {_IS_SHOWN} "
+    "order by d.id desc limit ?"
+)
+
+
+def comments_for_feeds(db, limit=None, post_slug=None):
+    """The comments readers see, of the site or of one post, the most recently
+    approved or edited first (at most ``limit``), each with ``updated_at``."""
+    limit = -1 if limit is None else limit  # SQLite: a negative limit is none
+    if post_slug is None:
+        return _rows(db, _FEED_OF_SITE, [limit])
+    return _rows(db, _FEED_OF_POST, [post_slug, limit])
 
 
 # --- page views ---------------------------------------------------------

@@ -344,6 +344,32 @@ def test_fingerprinted_assets_are_cached_for_a_year_and_plain_names_revalidated(
     assert b"Page not found" in body
 
 
+@pytest.mark.parametrize(
+    "path, media_type",
+    [
+        ("/feeds/comments.atom.xml", "application/atom+xml"),
+        ("/feeds/all.atom.xml", "application/atom+xml"),
+        ("/feeds/all.rss.xml", "application/rss+xml"),
+    ],
+)
+def test_feeds_have_their_media_type_and_are_revalidated(deployment, path, media_type):
+    status, headers, body = deployment.get(path)
+    assert status == 200
+    assert headers["Content-Type"] == f"{media_type}; charset=utf-8"
+    assert headers["Cache-Control"] == "no-cache"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert body.startswith(b'<?xml version="1.0" encoding="utf-8"?>')
+    status, _, body = deployment.get(path, **{"If-None-Match": headers["ETag"]})
+    assert (status, body) == (304, b"")
+    assert deployment.get(path, **{"Accept-Encoding": "gzip"})[1]["Content-Encoding"] == "gzip"
+
+
+def test_only_feeds_under_feeds_are_static_a_service_url_stays_the_services(deployment):
+    # The admin pages' own Referrer-Policy says the service answered, not nginx.
+    _status, headers, _ = deployment.get("/admin/comments.atom.xml")
+    assert headers["Referrer-Policy"] == admin_headers(production=True)["Referrer-Policy"]
+
+
 def test_text_is_gzipped_when_asked_and_brotli_needs_its_module(deployment):
     status, headers, body = deployment.get(MENTOR_URL, **{"Accept-Encoding": "br, gzip"})
     assert status == 200
@@ -451,6 +477,11 @@ def test_a_reader_comments_with_and_without_javascript_and_the_admin_approves(
     assert "Sent by the page's script." in body.decode()
     reader.reload()
     assert reader.locator(".comment").filter(has_text="Sent by the page's script.").is_visible()
+    # The decision wrote the post's comment feed into the live release too.
+    status, headers, body = deployment.get(f"/feeds/comments/{MENTOR_SLUG}.atom.xml")
+    assert status == 200
+    assert headers["Content-Type"] == "application/atom+xml; charset=utf-8"
+    assert b"Sent as a plain form." in body
 
 
 def test_the_admin_pages_carry_the_services_headers_through_nginx(deployment):

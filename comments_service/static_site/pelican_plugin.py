@@ -8,12 +8,15 @@ What it adds to the build:
 * ``popular_posts`` in every template's context, from ``popularity.rank_popular``,
   and ``sidebar_html``, the sidebar rendered once for every page;
 * ``post-registry.json`` in the output: the posts the comment service accepts
-  comments for, with their titles, and the few site settings its pages need.
+  comments for, with their titles, and the few site settings its pages need;
+* the comment feeds (``comment_feeds``): the site's, linked from every page
+  as ``COMMENTS_FEED_ATOM``, and each post's, as ``article.comments_feed``.
 
 Settings, in one dict (all optional)::
 
     COMMENTS = {"DB": "var/comments.db"}   # relative to the settings file
     POPULAR_POSTS_COUNT = 5
+    COMMENTS_FEED_ATOM, POST_COMMENTS_FEED_ATOM   # where the feeds go: see comment_feeds
 """
 
 import json
@@ -28,6 +31,7 @@ from comments_service import db
 from comments_service.popularity import rank_popular
 from comments_service.registry import REGISTRY_FILE
 from comments_service.render import comment_threads, count_shown
+from comments_service.static_site import comment_feeds
 
 
 def comments_db_path(settings):
@@ -38,22 +42,24 @@ def comments_db_path(settings):
 
 
 def read_reader_data(settings):
-    """Approved comments grouped by post, and views per post over 30 days.
+    """Approved comments grouped by post, views per post over 30 days, and the
+    comment feeds' entries.
 
-    Two queries for the whole site. No database yet (a fresh clone): none.
+    Three queries for the whole site. No database yet (a fresh clone): none.
     """
     path = comments_db_path(settings)
     grouped = defaultdict(list)
     if not os.path.exists(path):
-        return grouped, {}
+        return grouped, {}, []
     database = db.connect(path)
     try:
         for row in db.approved_comments(database):
             grouped[row["post_slug"]].append(row)
         views = db.views_since(database, days=30)
+        feed_rows = db.comments_for_feeds(database)
     finally:
         database.close()
-    return grouped, views
+    return grouped, views, feed_rows
 
 
 def comments_are_open(article):
@@ -69,7 +75,7 @@ def attach_comments_and_rank(generators):
         # posts by date, which checks every post against every post of the
         # author (a one-author blog: quadratic in the number of posts).
         generator.authors = []
-    comments, views = read_reader_data(generator.settings)
+    comments, views, feed_rows = read_reader_data(generator.settings)
     counts = {}
     for article in generator.articles:
         # Pelican recomputes a post's URL from ARTICLE_URL at every use (a
@@ -79,6 +85,8 @@ def attach_comments_and_rank(generators):
         article.comments = comment_threads(comments.get(article.slug, []))
         article.comment_count = counts[article.slug] = count_shown(article.comments)
         article.comments_open = comments_are_open(article)
+        article.comments_feed = comment_feeds.post_feed_path(settings, article)
+    generator.context["COMMENTS_FEED_ATOM"] = comment_feeds.site_feed_path(settings)
     generator.context["popular_posts"] = rank_popular(
         generator.articles,
         comment_counts=counts,
@@ -87,6 +95,7 @@ def attach_comments_and_rank(generators):
     )
     render_sidebar(generator)
     write_registry(generator)
+    comment_feeds.write_all(generator, feed_rows)
 
 
 def render_sidebar(generator):
@@ -119,6 +128,7 @@ def write_registry(generator):
             "ARCHIVES_URL": settings.get("ARCHIVES_URL", ""),
             "FEED_ALL_ATOM": settings.get("FEED_ALL_ATOM"),
             "FEED_ALL_RSS": settings.get("FEED_ALL_RSS"),
+            "COMMENTS_FEED_ATOM": comment_feeds.site_feed_path(settings),
             "CONSENT_MODE": settings.get("CONSENT_MODE", "opt-out"),
             "COOKIES": settings.get("SITE_COOKIES", []),
             # Fingerprinted theme files (static_site/assets.py), for the same links.

@@ -9,7 +9,8 @@ the same data writes (tests/test_warm_publish.py checks this):
 
 * the post page itself;
 * the home page (the page of it that lists the post), the post's category,
-  tag and month archive pages.
+  tag and month archive pages;
+* the post's comment feed and the site's (``comment_feeds``).
 
 What depends on every post at once is the "Popular Posts" sidebar, on every
 page. The publisher keeps every post ranked and, at each decision, updates
@@ -41,6 +42,7 @@ from pelican.utils import sanitised_join
 from comments_service import db
 from comments_service.popularity import COMMENT_WEIGHT, is_featured
 from comments_service.render import comment_threads
+from comments_service.static_site import comment_feeds
 from comments_service.static_site.build import (
     BuildError,
     SwitchedAway,
@@ -297,6 +299,7 @@ class WarmPublisher:
         pages = {}
         for article in changed:
             pages.update(render_pages_showing(site, article, refresh_counts))
+        pages.update(comment_feeds.render_for(generator, database, changed, site.by_slug))
         write_atomically(self.output_dir, pages)
         write_published_mark(self.output_dir, last)
         return popular_changed, list(pages)
@@ -535,7 +538,8 @@ def render_one(
 
 
 def write_atomically(output_dir, pages):
-    """Write each page to a temporary file, then rename it into place.
+    """Write each page to a temporary file, then rename it into place; a page
+    given as None is removed (a post's comment feed, when its last comment goes).
 
     The temporary files live in a folder beside the output, never inside it,
     so no reader can ever fetch one; that folder is emptied first (the
@@ -548,6 +552,9 @@ def write_atomically(output_dir, pages):
     try:
         for name, html in pages.items():
             path = Path(sanitised_join(str(output_dir), name))
+            if html is None:
+                path.unlink(missing_ok=True)
+                continue
             path.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile("wb", dir=staging, delete=False) as f:
                 f.write(html.encode("utf-8"))
