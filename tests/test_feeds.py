@@ -21,6 +21,12 @@ SITE_FEED = "feeds/comments.atom.xml"
 OTHER_SLUG = next(p.slug for p in published_posts() if p.slug != MENTOR_SLUG and p.comments_open)
 
 
+def edit(database, comment_id, **fields):
+    """Edit as the admin's page would: naming the version it showed."""
+    seen = db.get_comment(database, comment_id)["version"]
+    return db.edit_comment(database, comment_id, by="test", seen=seen, **fields)
+
+
 def post_feed(slug):
     return f"feeds/comments/{slug}.atom.xml"
 
@@ -146,7 +152,7 @@ def test_newest_first_by_approval_or_edit_with_its_time_as_updated(warm_site, cl
     assert datetime.fromisoformat(feed.findtext(f"{A}updated")) == site_feed[0]["updated"]
 
     # An edit changes what readers see: the entry is updated, and comes first.
-    db.edit_comment(database, second, author_name="Reader", body="Edited.", by="test")
+    edit(database, second, author_name="Reader", body="Edited.")
     publisher.publish_posts({OTHER_SLUG})
     site_feed = entries((live / SITE_FEED).read_bytes())
     assert comment_ids((live / SITE_FEED).read_bytes()) == [second, first]
@@ -251,7 +257,7 @@ def test_each_decision_writes_the_feeds_a_full_build_writes(warm_site):
     )
     decide_and_compare(
         MENTOR_SLUG,
-        lambda: db.edit_comment(database, reply, author_name="Renamed", body="Edited.", by="t"),
+        lambda: edit(database, reply, author_name="Renamed", body="Edited."),
     )
     # Unapproving the parent takes its reply off the page too: the post shows
     # no comment, and its feed goes.
@@ -262,6 +268,9 @@ def test_each_decision_writes_the_feeds_a_full_build_writes(warm_site):
     assert comment_ids((live / SITE_FEED).read_bytes()) == [other]
     decide_and_compare(
         MENTOR_SLUG, lambda: db.set_status(database, [parent], "approved", by="t", reason="ok")
+    )
+    decide_and_compare(
+        OTHER_SLUG, lambda: db.set_status(database, [other], "trash", by="t", reason="gone")
     )
     decide_and_compare(OTHER_SLUG, lambda: db.delete_permanently(database, [other], by="t"))
     assert comment_ids((live / SITE_FEED).read_bytes()) == [parent, reply]
@@ -276,7 +285,7 @@ def test_a_publisher_behind_on_another_post_still_writes_the_current_site_feed(w
     other.full_build()
     comment = add(database, "As first approved.")
     publisher.publish_posts({MENTOR_SLUG})
-    db.edit_comment(database, comment, author_name="Reader", body="As edited.", by="test")
+    edit(database, comment, author_name="Reader", body="As edited.")
     other.publish_posts({MENTOR_SLUG})
     add(database, "On another post.", slug=OTHER_SLUG)
     publisher.publish_posts({OTHER_SLUG})  # its memory of the first post is old
