@@ -191,6 +191,42 @@ def m006_comment_versions(db):
     )
 
 
+@migrations()
+def m010_outbox(db):
+    # Every email is first a row here, written in the transaction of what
+    # caused it, then sent by a background sender (``comments_service.outbox``).
+    db["outbox"].create(
+        {
+            "id": int,
+            "kind": str,  # what sent it, e.g. "new-comment": for lists and later senders
+            "recipient": str,
+            "subject": str,
+            "body": str,
+            "headers": str,  # JSON object of extra header fields
+            # The left part of the Message-ID, fixed when the row is written,
+            # so that every retry of one mail carries the same Message-ID.
+            "message_key": str,
+            "created_at": str,
+            "attempts": int,
+            "next_attempt_at": str,
+            "sent_at": str,
+            "failed_at": str,  # given up (too old): shown on the admin pages
+            "last_error": str,
+            "claimed_by": str,  # the claim of the sender sending it now, and until when
+            "claimed_until": str,
+        },
+        pk="id",
+        not_null={"recipient", "subject", "body", "message_key", "created_at", "next_attempt_at"},
+        defaults={"attempts": 0, "headers": "{}", "kind": "email"},
+    )
+    # What is still to send, in the order it is due: the senders' one query.
+    db.execute(
+        "create index outbox_due on outbox (next_attempt_at, id) "
+        "where sent_at is null and failed_at is null"
+    )
+    db["outbox"].create_index(["message_key"], unique=True)
+
+
 def now():
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -233,12 +269,31 @@ def writing(db):
     """
     with writers_lock(_write_lock_path(db)):
         db.conn.execute("BEGIN IMMEDIATE")
+        db.after_commit_callbacks = callbacks = []
         try:
             yield db
         except BaseException:
             db.conn.rollback()
             raise
-        db.conn.commit()
+        else:
+            db.conn.commit()
+        finally:
+            db.after_commit_callbacks = None
+    for callback in callbacks:
+        callback()
+
+
+def after_commit(db, callback):
+    """Call ``callback()`` once the ``writing`` transaction in progress has
+    committed (after the writers' lock is released); never if it rolls back.
+
+    For what must only happen to committed data, such as waking the email
+    sender (``outbox.enqueue``): woken earlier, it could look before the row
+    is visible and sleep until its next poll."""
+    callbacks = getattr(db, "after_commit_callbacks", None)
+    if callbacks is None:
+        raise RuntimeError("after_commit outside a db.writing() transaction")
+    callbacks.append(callback)
 
 
 @contextmanager
@@ -326,9 +381,13 @@ class GroupCommit:
         self._queue = []
         self._leading = False
 
-    def insert(self, db, table, row):
-        """Insert ``row`` and return its id once it is committed."""
-        slot = {"row": row, "done": threading.Event()}
+    def insert(self, db, table, row, on_stored=None):
+        """Insert ``row`` and return its id once it is committed.
+
+        ``on_stored(db, row_id)``, if given, runs right after the insert, in the
+        same transaction: what it writes (the admin's email in the outbox) is
+        committed with the row or not at all, at no extra disk flush."""
+        slot = {"row": row, "on_stored": on_stored, "done": threading.Event()}
         with self._mutex:
             self._queue.append(slot)
             lead = not self._leading
@@ -357,6 +416,8 @@ class GroupCommit:
                             [slot["row"][c] for c in columns],
                         )
                         slot["id"] = cursor.lastrowid
+                        if slot["on_stored"] is not None:
+                            slot["on_stored"](db, slot["id"])
             # Rows were validated before they got here; if the batch fails
             # anyway (disk full...), every reader in it gets the error.
             except Exception as exc:
@@ -389,8 +450,12 @@ def add_pending_comment(
     reason=None,
     ip_hash=None,
     status="pending",
+    on_stored=None,
 ):
-    """Queue a reader's comment and return its id (committed, on disk)."""
+    """Queue a reader's comment and return its id (committed, on disk).
+
+    ``on_stored(db, comment_id)``: written in the comment's transaction
+    (``GroupCommit.insert``), e.g. ``notify.new_comment_email``."""
     row = {
         "post_slug": post_slug,
         "parent_id": parent_id,
@@ -404,7 +469,7 @@ def add_pending_comment(
         "reason": reason,
         "ip_hash": ip_hash,
     }
-    return _group_commit_for(db).insert(db, "comments", row)
+    return _group_commit_for(db).insert(db, "comments", row, on_stored)
 
 
 def get_comment(db, comment_id):
@@ -821,3 +886,118 @@ def end_sessions(db, admin_id):
         db.execute(
             "update admins set session_version = session_version + 1 where id = ?", [admin_id]
         )
+
+
+# --- outbox (emails; see comments_service/outbox.py) -------------------------
+# Times are ISO 8601 strings in UTC, as ``now()`` writes them, so that they
+# compare as text; the outbox module passes its clock's time in.
+
+_DUE = "sent_at is null and failed_at is null"
+
+
+def outbox_add(db, row):
+    """Insert one email; inside the caller's transaction (``outbox.enqueue``)."""
+    columns = list(row)
+    cursor = db.conn.execute(
+        f"insert into outbox ({', '.join(columns)}) values ({', '.join('?' for _ in columns)})",
+        [row[c] for c in columns],
+    )
+    return cursor.lastrowid
+
+
+def outbox_next_due(db):
+    """When the next unsent email becomes due (its retry time, or its claim's
+    end if a sender holds it), or None when nothing waits."""
+    row = db.execute(
+        f"select min(max(next_attempt_at, coalesce(claimed_until, ''))) from outbox where {_DUE}"
+    ).fetchone()
+    return row[0]
+
+
+def outbox_claim(db, claim, *, now, until, limit):
+    """Take up to ``limit`` emails that are due and unclaimed (or whose claim
+    ran out: its sender died), for ``claim`` until ``until``; return them.
+
+    One statement under the writers' lock: two senders (threads or
+    processes) never take the same row."""
+    due = outbox_next_due(db)
+    if due is None or due > now:
+        return []  # a read, so that an idle sender never takes the writers' lock
+    with writing(db):
+        rows = _rows(
+            db,
+            "update outbox set claimed_by = ?, claimed_until = ? where id in ("
+            f"select id from outbox where {_DUE} and next_attempt_at <= ? "
+            "and (claimed_until is null or claimed_until <= ?) "
+            "order by next_attempt_at, id limit ?) returning *",
+            [claim, until, now, now, limit],
+        )
+    return sorted(rows, key=lambda row: (row["next_attempt_at"], row["id"]))
+
+
+def outbox_sent(db, row_id, *, now):
+    """Mark an email sent (the SMTP server accepted it), whoever holds its claim."""
+    with writing(db):
+        db.execute(
+            "update outbox set sent_at = ?, attempts = attempts + 1, last_error = null, "
+            "claimed_by = null, claimed_until = null where id = ? and sent_at is null",
+            [now, row_id],
+        )
+
+
+def outbox_failed(db, row_id, claim, *, error, retry_at, given_up_at=None):
+    """Record a failed attempt: retry at ``retry_at``, or give up (``given_up_at``)."""
+    with writing(db):
+        db.execute(
+            "update outbox set attempts = attempts + 1, last_error = ?, next_attempt_at = ?, "
+            "failed_at = ?, claimed_by = null, claimed_until = null "
+            "where id = ? and claimed_by = ? and sent_at is null",
+            [error, retry_at, given_up_at, row_id, claim],
+        )
+
+
+def outbox_release(db, claim):
+    """Give back the emails ``claim`` holds and has not sent (a sender stopping)."""
+    with writing(db):
+        db.execute(
+            "update outbox set claimed_by = null, claimed_until = null "
+            "where claimed_by = ? and sent_at is null",
+            [claim],
+        )
+
+
+def outbox_purge(db, *, sent_before, failed_before):
+    """Delete emails sent before ``sent_before`` and given up before ``failed_before``."""
+    with writing(db):
+        cursor = db.conn.execute(
+            "delete from outbox where sent_at < ? or failed_at < ?", [sent_before, failed_before]
+        )
+    return cursor.rowcount
+
+
+def outbox_summary(db):
+    """What the admin pages say about email: waiting, retrying, given up, and why."""
+    row = db.execute(
+        f"select count(*), sum(attempts > 0), min(created_at) from outbox where {_DUE}"
+    ).fetchone()
+    failed = db.execute(
+        "select count(*), (select last_error from outbox where failed_at is not null "
+        "order by failed_at desc, id desc limit 1) from outbox where failed_at is not null"
+    ).fetchone()
+    retry_error = db.execute(
+        f"select last_error from outbox where {_DUE} and last_error is not null "
+        "order by id desc limit 1"
+    ).fetchone()
+    return {
+        "waiting": row[0],
+        "retrying": row[1] or 0,
+        "oldest_waiting": row[2],
+        "retry_error": retry_error[0] if retry_error else None,
+        "failed": failed[0],
+        "failed_error": failed[1],
+    }
+
+
+def outbox_rows(db, limit=100):
+    """The newest emails, for ``flask outbox list``."""
+    return _rows(db, "select * from outbox order by id desc limit ?", [limit])

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from flask_wtf import FlaskForm
 from wtforms import (
+    BooleanField,
     Form,
     HiddenField,
     IntegerField,
@@ -128,6 +129,7 @@ class CommentForm(Form):
 class LoginForm(FlaskForm):
     username = StringField("Username", validators=[InputRequired(), Length(max=100)])
     password = PasswordField("Password", validators=[InputRequired(), Length(max=1000)])
+    remember = BooleanField("Remember me")
 
 
 class ModerationForm(FlaskForm):

@@ -29,7 +29,7 @@ from comments_service import db, registry
 from comments_service.errors import error_response, wants_json
 from comments_service.extensions import csrf, limiter
 from comments_service.forms import MAX_ID, CommentForm
-from comments_service.notify import notifications_enabled, notify_new_comment
+from comments_service.notify import new_comment_email
 from comments_service.render import count_links, display_comment
 from comments_service.same_origin import refuse_cross_site_posts
 
@@ -108,24 +108,17 @@ def submit():
         # the bot learns nothing.
         db.add_pending_comment(db.get_db(), **fields, status="spam", reason="honeypot filled")
     else:
-        reason = held_reason(form.body.data)
-        comment_id = db.add_pending_comment(db.get_db(), **fields, reason=reason)
-        if notifications_enabled(current_app.config):
-            notify_new_comment(
-                current_app.config,
-                {**fields, "id": comment_id, "reason": reason},
-                post["title"],
-                admin_queue_url(),
-            )
+        # The admin's email is written in the comment's transaction: stored
+        # together or not at all (notify.py, outbox.py).
+        db.add_pending_comment(
+            db.get_db(),
+            **fields,
+            reason=held_reason(form.body.data),
+            on_stored=new_comment_email(current_app.config, post),
+        )
     if wants_json():
         return jsonify(status="pending", message=CONFIRMATION), 202
     return redirect(url_for(".thanks", post=post["slug"]), 303)
-
-
-def admin_queue_url():
-    # From the configured origin, never the request's Host header: a forged
-    # Host would otherwise put a stranger's link in the admin's email.
-    return current_app.config["SITE_URL"].rstrip("/") + "/admin/"
 
 
 def parent_for_display(parent_id, post):
