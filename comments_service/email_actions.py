@@ -44,10 +44,12 @@ QUESTIONS = {
 
 @bp.after_request
 def private_page(response):
-    # The URL is the permission: keep it out of caches, search engines and
-    # the Referer of the links on the page (the post, the admin).
+    # The URL is the permission: keep it out of caches and search engines.
+    # Its Referer goes to this site only (the admin's "same-origin" policy,
+    # security.py), never to a link in the comment; not "no-referrer", with
+    # which browsers send "Origin: null" and the button's POST would fail the
+    # same-origin check.
     response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["X-Robots-Tag"] = "noindex"
     return response
 

@@ -79,7 +79,11 @@ def smtp_settings(port, to="maya@careers.example"):
     }
 
 
+def text_of(message):
+    """The plain text of an email, with the line ends it was written with."""
+    return message.get_content().replace("\r\n", "\n")
+
+
 def links(message):
     """The one-tap links of an admin email: {"Approve": url, "Spam": ..., "Trash": ...}."""
-    text = message.get_content()
-    return dict(re.findall(r"^(Approve|Spam|Trash):\s+(\S+)$", text, flags=re.MULTILINE))
+    return dict(re.findall(r"^(Approve|Spam|Trash):\s+(\S+)$", text_of(message), re.MULTILINE))
