@@ -227,13 +227,24 @@ def m010_outbox(db):
     db["outbox"].create_index(["message_key"], unique=True)
 
 
+# The version of a comment just stored (m006): what the links of the admin's
+# email about it are bound to (notify.py).
+FIRST_VERSION = 1
+
+
 def now():
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def connect(path, migrate=True):
+def connect(path, migrate=True, flush_each_commit=True):
     """Open the database at ``path``; with ``migrate``, create it or bring its schema
-    up to date first (done once at start-up; per-request connections skip it)."""
+    up to date first (done once at start-up; per-request connections skip it).
+
+    ``flush_each_commit=False``: this connection's commits do not wait for the
+    disk (``synchronous=NORMAL``: a power cut may lose its last commits, a
+    crash of the process does not). For the email sender's bookkeeping, whose
+    loss costs at most an email sent twice, and which must not queue an fsync
+    per email beside the readers' comments."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     # Readers' emails and the admins' password hashes: the owner's eyes only.
     # Created here rather than by SQLite (which honours the umask, often 022);
@@ -243,7 +254,7 @@ def connect(path, migrate=True):
     # timeout: how long a writer waits for another one's transaction to end.
     conn = sqlite3.connect(str(path), timeout=10, check_same_thread=False)
     db = Database(conn)
-    db.execute("PRAGMA synchronous=FULL")
+    db.execute(f"PRAGMA synchronous={'FULL' if flush_each_commit else 'NORMAL'}")
     db.execute("PRAGMA foreign_keys=ON")
     if migrate:
         # Several gunicorn workers start at once and each migrates: the
@@ -468,6 +479,7 @@ def add_pending_comment(
         "created_at": now(),
         "reason": reason,
         "ip_hash": ip_hash,
+        "version": FIRST_VERSION,
     }
     return _group_commit_for(db).insert(db, "comments", row, on_stored)
 

@@ -11,6 +11,11 @@ line with ``> ``, so it cannot forge lines that look like ours (a fake
 "Approve:" link). The email names the post, the commenter and the text, and
 carries one-tap Approve, Spam and Trash links (``action_links``) and a link
 to the comment in the admin, all on ``SITE_URL``, never on a request's Host.
+
+Everything but the links is written before the comment's transaction: that
+transaction holds the writers' lock for every comment committed with it
+(``db.GroupCommit``), so inside it only the links are signed (three HMACs)
+and the row inserted, some 50 µs a comment.
 """
 
 from comments_service import action_links, db, outbox
@@ -24,24 +29,22 @@ def notifications_enabled(config):
     return bool(config.get("SMTP_HOST") and config.get("SMTP_TO"))
 
 
-def new_comment_email(config, post):
+def new_comment_email(config, post, comment):
     """What ``db.add_pending_comment`` runs in the comment's transaction to
-    enqueue the admin's email (``on_stored``); None when email is off."""
+    enqueue the admin's email (its ``on_stored``); None when email is off.
+
+    ``comment``: the fields being stored (``author_name``, ``email``,
+    ``website``, ``body``, ``reason``)."""
     if not notifications_enabled(config):
         return None
-    # The settings the email needs, read now, in the reader's request: the
-    # hook may run in another thread (the group commit's leader).
-    settings = {
-        "to": config["SMTP_TO"],
-        "secret": config["SECRET_KEY"],
-        "site_url": config["SITE_URL"],
-        "max_age_days": action_links.max_age_seconds(config) / 86400,
-    }
+    to, secret = config["SMTP_TO"], config["SECRET_KEY"]
+    site_url = config["SITE_URL"].rstrip("/")
+    subject, head = compose_head(site_url, post, comment)
+    days = action_links.max_age_seconds(config) / 86400
 
     def enqueue(database, comment_id):
-        comment = db.get_comment(database, comment_id)
-        subject, body = compose(settings, comment, post)
-        outbox.enqueue(database, to=settings["to"], subject=subject, body=body, kind="new-comment")
+        body = head + compose_links(secret, site_url, comment_id, db.FIRST_VERSION, days)
+        outbox.enqueue(database, to=to, subject=subject, body=body, kind="new-comment")
 
     return enqueue
 
@@ -51,9 +54,8 @@ def quoted(text):
     return "\n".join(f"> {line}".rstrip() for line in text.splitlines() or [""])
 
 
-def compose(settings, comment, post):
-    """Subject and plain-text body of the admin's email about ``comment``."""
-    site_url = settings["site_url"].rstrip("/")
+def compose_head(site_url, post, comment):
+    """The subject, and the body down to the links: what the comment says."""
     subject = f"New comment awaiting approval on “{post['title']}”"[:SUBJECT_MAX]
     lines = [
         f"A new comment on “{post['title']}” is waiting for your approval.",
@@ -65,20 +67,27 @@ def compose(settings, comment, post):
     ]
     if comment.get("reason"):
         lines.append(f"Held:    {comment['reason']}")
-    lines += ["", "The comment:", "", quoted(comment["body"]), ""]
+    lines += ["", "The comment:", "", quoted(comment["body"]), "", ""]
+    return subject, "\n".join(lines)
+
+
+def compose_links(secret, site_url, comment_id, version, days):
+    """The body's end: a link per action, and one to the comment in the admin."""
     width = max(len(ACTIONS[name].label) for name in action_links.EMAIL_ACTIONS) + 1
-    for name in action_links.EMAIL_ACTIONS:
-        token = action_links.make_token(settings["secret"], comment["id"], name, comment["version"])
-        label = f"{ACTIONS[name].label}:".ljust(width)
-        lines.append(f"{label}  {action_links.action_url(site_url, token)}")
-    days = settings["max_age_days"]
+    lines = [
+        f"{ACTIONS[name].label + ':':<{width}}  "
+        + action_links.action_url(
+            site_url, action_links.make_token(secret, comment_id, name, version)
+        )
+        for name in action_links.EMAIL_ACTIONS
+    ]
     lines += [
         "",
         "Each link opens a page with one button: nothing changes until you press it.",
         f"The links work for {days:g} day{'s' if days != 1 else ''}, once, and only while "
         "the comment is as shown here.",
         "",
-        f"In the admin: {action_links.comment_url(site_url, comment['id'])}",
+        f"In the admin: {action_links.comment_url(site_url, comment_id)}",
         "",
     ]
-    return subject, "\n".join(lines)
+    return "\n".join(lines)

@@ -108,13 +108,14 @@ def submit():
         # the bot learns nothing.
         db.add_pending_comment(db.get_db(), **fields, status="spam", reason="honeypot filled")
     else:
+        reason = held_reason(form.body.data)
         # The admin's email is written in the comment's transaction: stored
         # together or not at all (notify.py, outbox.py).
         db.add_pending_comment(
             db.get_db(),
             **fields,
-            reason=held_reason(form.body.data),
-            on_stored=new_comment_email(current_app.config, post),
+            reason=reason,
+            on_stored=new_comment_email(current_app.config, post, {**fields, "reason": reason}),
         )
     if wants_json():
         return jsonify(status="pending", message=CONFIRMATION), 202

@@ -310,6 +310,6 @@ def test_the_admin_is_emailed_about_a_new_comment(app, client, database, smtp_se
 
 
 def test_no_email_is_written_without_smtp_settings(app, client, database):
-    assert new_comment_email(app.config, {"title": "t", "url": "/t/"}) is None
+    assert new_comment_email(app.config, {"title": "t", "url": "/t/"}, {}) is None
     submit_comment(client)
     assert db.outbox_rows(database) == []

@@ -172,13 +172,17 @@ def test_a_tampered_link_is_refused_with_a_clear_page(client, database, link, ta
     assert status_of(database) == "pending"
 
 
-def test_a_link_made_for_another_comment_cannot_act_on_this_one(app, client, database, link):
-    # The payload is readable, not secret; changing it breaks the signature.
+def test_a_link_changed_to_another_comment_or_action_is_refused(client, database, link):
+    # The link's comment, action and version are readable, not secret;
+    # changing any of them breaks the signature.
     token = link["Approve"].rsplit("/", 1)[1]
-    payload, signed = token.split(".", 1)
-    other = action_links.make_token("x", 2, "approve", 1).split(".", 1)[0]
-    assert press(client, f"/admin/act/{other}.{signed}", "approve").status_code == 400
-    assert payload != other
+    assert token.startswith("1.approve.1.")
+    submit_comment(client, body="A second comment.")
+    for forged in ("2.approve.1.", "1.trash.1.", "1.approve.2."):
+        path = f"/admin/act/{forged}{token.removeprefix('1.approve.1.')}"
+        assert client.get(path).status_code == 400
+        assert press(client, path, forged.split(".")[1]).status_code == 400
+    assert status_of(database, 1) == status_of(database, 2) == "pending"
 
 
 def test_a_spam_link_cannot_approve(client, database, link):

@@ -120,6 +120,7 @@ def test_the_sender_is_woken_by_the_commit_not_by_its_poll(mail_app, client, smt
     mail_app.config["OUTBOX_POLL_SECONDS"] = 3600
     sender = outbox.start_sender(mail_app.config)
     try:
+        assert sender.wait_for_pass()  # found nothing; now waits an hour, or a wake
         submit_comment(client)
         assert smtp_server[1].wait_for(1, timeout=20)
     finally:
