@@ -324,3 +324,20 @@ def test_the_console_says_when_no_server_is_set(app, runner, database):
     result = runner.invoke(args=["outbox", "send"])
     assert result.exit_code == 1
     assert "SMTP_HOST is not set: nothing sent (1 waiting)." in result.output
+
+
+def test_gunicorn_workers_start_a_sender_and_stop_it_gracefully(mail_app, client, smtp_server):
+    from types import SimpleNamespace
+
+    from comments_service import gunicorn_conf
+
+    worker = SimpleNamespace(wsgi=mail_app, pid=4242)
+    gunicorn_conf.post_worker_init(worker)
+    submit_comment(client)
+    assert smtp_server[1].wait_for(1)
+    logged = []
+    server = SimpleNamespace(log=SimpleNamespace(warning=logged.append, exception=logged.append))
+    assert "outbox-worker-4242" in [t.name for t in threading.enumerate()]
+    gunicorn_conf.worker_exit(server, worker)
+    assert logged == []
+    assert "outbox-worker-4242" not in [t.name for t in threading.enumerate()]
