@@ -18,8 +18,12 @@ transaction holds the writers' lock for every comment committed with it
 and the row inserted, some 50 µs a comment.
 """
 
+import logging
+
 from comments_service import action_links, db, outbox
 from comments_service.moderation import ACTIONS
+
+log = logging.getLogger(__name__)
 
 # A subject line is cut there: mail clients show less anyway.
 SUBJECT_MAX = 200
@@ -37,7 +41,14 @@ def new_comment_email(config, post, comment):
     ``website``, ``body``, ``reason``)."""
     if not notifications_enabled(config):
         return None
-    to, secret = config["SMTP_TO"], config["SECRET_KEY"]
+    try:
+        to = outbox.recipient(config["SMTP_TO"])
+    # Checked here, before the comment's transaction: a wrong setting must
+    # cost the admin's email, not the readers' comments committed with it.
+    except ValueError:
+        log.error("SMTP_TO is not an email address (%r): no email sent", config["SMTP_TO"])
+        return None
+    secret = config["SECRET_KEY"]
     site_url = config["SITE_URL"].rstrip("/")
     subject, head = compose_head(site_url, post, comment)
     days = action_links.max_age_seconds(config) / 86400

@@ -84,9 +84,7 @@ def enqueue(database, *, to, subject, body, headers=None, kind="email"):
     row's id. Raises ``RuntimeError`` outside a write transaction: an email
     written apart from what caused it could outlive it, or be lost with it.
     """
-    to, subject = clean_line(to), clean_line(subject)
-    if not to or "@" not in to:
-        raise ValueError(f"not an email address: {to!r}")
+    to, subject = recipient(to), clean_line(subject)
     extra = {}
     for name, value in (headers or {}).items():
         if not _HEADER_NAME.fullmatch(name) or name.lower() in OWN_HEADERS:
@@ -106,6 +104,17 @@ def enqueue(database, *, to, subject, body, headers=None, kind="email"):
     path = _db_path(database)
     db.after_commit(database, lambda: wake(path))  # first: it raises outside db.writing
     return db.outbox_add(database, row)
+
+
+def recipient(address):
+    """``address`` as one clean line; ``ValueError`` if it is no email address.
+
+    Callers check their setting with it before their transaction: a bad
+    setting must not fail the readers' comments committed with it."""
+    address = clean_line(address or "")
+    if "@" not in address.strip("@"):
+        raise ValueError(f"not an email address: {address!r}")
+    return address
 
 
 # --- sending -----------------------------------------------------------------
@@ -222,9 +231,10 @@ class _Batch:
     def deliver(self):
         try:
             smtp = smtp_connection(self.settings)
-        # The server is down, refuses us or our login: every email of the
-        # batch waits for its next attempt.
-        except (OSError, smtplib.SMTPException) as exc:
+        # The server is down, refuses us or our login, or a setting is wrong
+        # (a port that is no number): every email of the batch waits for its
+        # next attempt, and is named on the admin pages meanwhile.
+        except (OSError, smtplib.SMTPException, ValueError) as exc:
             for row in self.rows:
                 self.failed(row, exc)
             return
@@ -243,7 +253,14 @@ class _Batch:
             if self.stop is not None and self.stop.is_set():
                 return
             try:
-                smtp.send_message(message_for(row, self.settings, site_url))
+                message = message_for(row, self.settings, site_url)
+            # A row no email can be made of (edited by hand?): it is retried,
+            # then given up, and shown to the admin; the others go on.
+            except (ValueError, TypeError) as exc:
+                self.failed(row, exc)
+                continue
+            try:
+                smtp.send_message(message)
             # This email was refused (an address, a rule of the server): the
             # others may still go through.
             except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused) as exc:
@@ -365,15 +382,16 @@ class Sender:
             while not self._stop.is_set():
                 # Cleared before the pass: a wake during it makes the next wait short.
                 self._wake.clear()
-                self._pass(database)
+                passed = self._pass(database)
                 with self._passed:
                     self.passes += 1
                     self._passed.notify_all()
-                self._wake.wait(self._seconds_to_next(database))
+                self._wake.wait(self._seconds_to_next(database) if passed else self.poll)
         finally:
             database.close()
 
     def _pass(self, database):
+        """Send what is due, and purge once an hour; False if that failed."""
         try:
             send_due(self.config, database, clock=self.clock, stop=self._stop, claimer=self.claimer)
             now = self.clock()
@@ -383,7 +401,9 @@ class Sender:
         # The thread must outlive any failure (a full disk, a locked
         # database): the rows stay in the table and the next pass retries.
         except Exception:
-            log.exception("The email sender's pass failed; retrying at the next one")
+            log.exception("The email sender's pass failed; retrying at the next poll")
+            return False
+        return True
 
     def _seconds_to_next(self, database):
         try:
@@ -393,7 +413,9 @@ class Sender:
         if due is None:
             return self.poll
         wait = (datetime.fromisoformat(due) - self.clock()).total_seconds()
-        return min(self.poll, max(wait, 0.05))
+        # At least a second: an email due now that this pass did not take
+        # (another sender has it) must not make a busy loop.
+        return min(self.poll, max(wait, 1.0))
 
 
 def start_sender(config, **kwargs):

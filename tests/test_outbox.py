@@ -341,3 +341,19 @@ def test_gunicorn_workers_start_a_sender_and_stop_it_gracefully(mail_app, client
     gunicorn_conf.worker_exit(server, worker)
     assert logged == []
     assert "outbox-worker-4242" not in [t.name for t in threading.enumerate()]
+
+
+def test_a_wrong_recipient_setting_costs_the_email_not_the_comment(mail_app, client, database):
+    mail_app.config["SMTP_TO"] = "maya at careers.example"
+    assert submit_comment(client).status_code == 202
+    assert db.get_comment(database, 1)["status"] == "pending"
+    assert rows(database) == []
+
+
+def test_a_wrong_server_setting_is_retried_and_shown_not_looped_on(mail_app, database):
+    mail_app.config["SMTP_PORT"] = "five-eight-seven"
+    enqueue_emails(database, 1)
+    tally = outbox.send_due(mail_app.config, database)
+    assert (tally.sent, tally.retried) == (0, 1)
+    assert "ValueError" in rows(database)[0]["last_error"]
+    assert "Email: 1 not sent yet" in outbox.admin_notice(mail_app.config, database)
