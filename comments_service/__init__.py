@@ -58,10 +58,18 @@ def create_app(test_config=None):
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SECURE=None,  # None: Secure everywhere but development
         SESSION_COOKIE_SAMESITE="Lax",
-        PERMANENT_SESSION_LIFETIME=12 * 3600,
+        # An admin's login: 12 hours, or 30 days with "Remember me" (admin.py).
+        ADMIN_SESSION_HOURS=12,
+        PERMANENT_SESSION_LIFETIME=30 * 86400,
         WTF_CSRF_TIME_LIMIT=None,  # valid for the session: long moderation sessions
-        # New-comment email; off unless SMTP_HOST and SMTP_TO are set
-        # (FLASK_SMTP_HOST, FLASK_SMTP_PORT, ... in the environment).
+        # Email (the outbox: outbox.py): off unless SMTP_HOST is set; the
+        # admin's new-comment email also needs SMTP_TO (FLASK_SMTP_HOST,
+        # FLASK_SMTP_PORT, ... in the environment).
+        OUTBOX_POLL_SECONDS=30,
+        OUTBOX_GIVE_UP_HOURS=72,
+        OUTBOX_KEEP_DAYS=7,
+        # How long the one-tap links in the admin's email work (action_links.py).
+        EMAIL_LINK_MAX_AGE_DAYS=7,
         SMTP_HOST=None,
         SMTP_PORT=587,
         SMTP_USER=None,
@@ -100,8 +108,10 @@ def create_app(test_config=None):
         backup,
         cli,
         db,
+        email_actions,
         errors,
         object_store,
+        outbox,
         privacy,
         public,
         registry,
@@ -119,9 +129,11 @@ def create_app(test_config=None):
     cli.init_app(app)
     app.cli.add_command(backup.db_cli)
     app.cli.add_command(object_store.site_cli)
+    app.cli.add_command(outbox.outbox_cli)
     app.context_processor(registry.site_context)
     app.register_blueprint(public.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(email_actions.bp)
     app.register_blueprint(privacy.bp)
     app.register_blueprint(stats.bp)
     if app.config["SERVE_SITE"]:

@@ -8,6 +8,8 @@ stays as it was, and the admin is told.
 """
 
 import functools
+import time
+from datetime import timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from flask import (
@@ -24,7 +26,7 @@ from flask import (
 )
 from werkzeug.security import check_password_hash
 
-from comments_service import db, moderation, publish, registry
+from comments_service import db, moderation, outbox, publish, registry
 from comments_service.extensions import LoginThrottle
 from comments_service.forms import (
     MAX_ID,
@@ -51,7 +53,35 @@ def load_logged_in_admin():
     admin_id = session.get("admin_id")
     admin = db.get_admin(db.get_db(), admin_id=admin_id) if admin_id else None
     # A session from before the last logout (or password change) is dead.
-    g.admin = admin if admin and session.get("v") == admin["session_version"] else None
+    alive = admin and session.get("v") == admin["session_version"] and not session_expired()
+    g.admin = admin if alive else None
+
+
+def clock():
+    """Seconds since the epoch, for the login's age (the tests move it)."""
+    return time.time()
+
+
+def session_lifetime(remembered):
+    """How long a login lasts: ``PERMANENT_SESSION_LIFETIME`` (30 days) with
+    "Remember me", else ``ADMIN_SESSION_HOURS`` (12)."""
+    if remembered:
+        lifetime = current_app.permanent_session_lifetime
+    else:
+        lifetime = timedelta(hours=float(current_app.config["ADMIN_SESSION_HOURS"]))
+    return lifetime.total_seconds()
+
+
+def session_expired():
+    """True once the login is older than its lifetime, counted from the login.
+
+    Flask checks a cookie's signature against PERMANENT_SESSION_LIFETIME
+    only, and a browser that restores its tabs keeps a "session" cookie for
+    ever: the login time inside the cookie bounds both kinds."""
+    since = session.get("since")
+    if not isinstance(since, int | float):
+        return True
+    return clock() - since > session_lifetime(session.permanent)
 
 
 @bp.after_request
@@ -135,6 +165,10 @@ def login():
             session.clear()
             session["admin_id"] = admin["id"]
             session["v"] = admin["session_version"]
+            session["since"] = int(clock())
+            # Ticked: a cookie that outlives the browser, for 30 days; else
+            # one the browser drops when it closes.
+            session.permanent = bool(form.remember.data)
             return redirect(safe_next(request.args.get("next")), 303)
         if throttled:
             throttle.failed(username, address)
@@ -146,10 +180,16 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
+    """Log out everywhere: every session of this admin ends, on every browser.
+
+    The only logout, on purpose: sessions are signed cookies, so one that
+    ended only here would leave any copy of it valid for up to 30 days
+    ("Remember me"); and the phone's one-tap email links need no session,
+    so logging the other browsers out costs little."""
     if ModerationForm().validate_on_submit():
         db.end_sessions(db.get_db(), g.admin["id"])
         session.clear()
-        flash("You are logged out.", "info")
+        flash("You are logged out, on every browser.", "info")
     return redirect(url_for("admin.login"), 303)
 
 
@@ -176,6 +216,7 @@ def render_admin(template, **context):
         counts=db.counts_by_status(db.get_db()),
         views=VIEWS,
         site_state=publish.site_state(current_app.config),
+        mail_notice=outbox.admin_notice(current_app.config, db.get_db()),
         **context,
     )
 
@@ -268,16 +309,8 @@ def status_view(status):
 
 def republish(changed_posts):
     """Rebuild the site when readers' pages changed; tell the admin if it failed."""
-    if not changed_posts:
-        return
-    try:
-        publish.publish_site(current_app.config, changed_posts)
-    # Any failure (a build error, a full disk, a broken template): the
-    # decision is saved and the publisher retries by itself; the admin must
-    # know the site is behind, not see a bare 500.
-    except Exception as exc:  # noqa: BLE001
-        current_app.logger.exception("Publishing a decision failed")
-        reason = str(exc) if isinstance(exc, publish.BuildError) else f"{type(exc).__name__}: {exc}"
+    reason = publish.publish_decision(current_app.config, changed_posts)
+    if reason:
         flash(
             f"Saved, but the site is not updated: {reason}. It is retried automatically; "
             "the banner above says when the site has caught up.",
@@ -466,6 +499,19 @@ def reply(comment_id):
         comment = db.get_comment(db.get_db(), comment_id)
         return reply_page(form, comment), 409
     return reply_page(form, comment)
+
+
+@bp.get(f"/comments/<int(max={MAX_ID}):comment_id>")
+@login_required
+def show_comment(comment_id):
+    """One comment with its buttons: where the admin's email links to."""
+    comment = get_comment_or_404(comment_id)
+    return render_admin(
+        "admin/comment.html",
+        comment=for_display(comment, registry.posts_by_slug()),
+        status=comment["status"],
+        form=ModerationForm(),
+    )
 
 
 def reply_page(form, comment):

@@ -262,13 +262,60 @@ def m008_submission_keys(db):
     db["comments"].create_index(["submission_key"], unique=True)
 
 
+@migrations()
+def m010_outbox(db):
+    # Every email is first a row here, written in the transaction of what
+    # caused it, then sent by a background sender (``comments_service.outbox``).
+    db["outbox"].create(
+        {
+            "id": int,
+            "kind": str,  # what sent it, e.g. "new-comment": for lists and later senders
+            "recipient": str,
+            "subject": str,
+            "body": str,
+            "headers": str,  # JSON object of extra header fields
+            # The left part of the Message-ID, fixed when the row is written,
+            # so that every retry of one mail carries the same Message-ID.
+            "message_key": str,
+            "created_at": str,
+            "attempts": int,
+            "next_attempt_at": str,
+            "sent_at": str,
+            "failed_at": str,  # given up (too old): shown on the admin pages
+            "last_error": str,
+            "claimed_by": str,  # the claim of the sender sending it now, and until when
+            "claimed_until": str,
+        },
+        pk="id",
+        not_null={"recipient", "subject", "body", "message_key", "created_at", "next_attempt_at"},
+        defaults={"attempts": 0, "headers": "{}", "kind": "email"},
+    )
+    # What is still to send, in the order it is due: the senders' one query.
+    db.execute(
+        "create index outbox_due on outbox (next_attempt_at, id) "
+        "where sent_at is null and failed_at is null"
+    )
+    db["outbox"].create_index(["message_key"], unique=True)
+
+
+# The version of a comment just stored (m006): what the links of the admin's
+# email about it are bound to (notify.py).
+FIRST_VERSION = 1
+
+
 def now():
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def connect(path, migrate=True):
+def connect(path, migrate=True, flush_each_commit=True):
     """Open the database at ``path``; with ``migrate``, create it or bring its schema
-    up to date first (done once at start-up; per-request connections skip it)."""
+    up to date first (done once at start-up; per-request connections skip it).
+
+    ``flush_each_commit=False``: this connection's commits do not wait for the
+    disk (``synchronous=NORMAL``: a power cut may lose its last commits, a
+    crash of the process does not). For the email sender's bookkeeping, whose
+    loss costs at most an email sent twice, and which must not queue an fsync
+    per email beside the readers' comments."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     # Readers' emails and the admins' password hashes: the owner's eyes only.
     # Created here rather than by SQLite (which honours the umask, often 022);
@@ -277,7 +324,7 @@ def connect(path, migrate=True):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
     db = Database(conn)
-    db.execute("PRAGMA synchronous=FULL")
+    db.execute(f"PRAGMA synchronous={'FULL' if flush_each_commit else 'NORMAL'}")
     db.execute("PRAGMA foreign_keys=ON")
     if migrate:
         # Several gunicorn workers start at once and each migrates: the
@@ -304,15 +351,20 @@ def writing(db):
     A failed write (a failed COMMIT included) is rolled back; on a full disk
     it raises ``DiskFull`` (see the module docstring).
     """
+    callbacks = []
     try:
         with writers_lock(_write_lock_path(db)):
+            db.after_commit_callbacks = callbacks
             try:
                 db.conn.execute("BEGIN IMMEDIATE")
                 yield db
                 db.conn.commit()
             except BaseException:
+                callbacks.clear()  # rolled back: nothing to announce
                 _roll_back(db)
                 raise
+            finally:
+                db.after_commit_callbacks = None
             _truncate_wal_after_full_disk(db)
     except Exception as exc:
         if not disk_is_full(exc):
@@ -323,6 +375,8 @@ def writing(db):
         if isinstance(exc, DiskFull):
             raise
         raise DiskFull(str(exc)) from exc
+    for callback in callbacks:
+        callback()
 
 
 class DiskFull(Exception):
@@ -375,6 +429,19 @@ def _truncate_wal_after_full_disk(db):
     if not busy:
         with _disk_was_full_lock:
             _disk_was_full.discard(path)
+
+
+def after_commit(db, callback):
+    """Call ``callback()`` once the ``writing`` transaction in progress has
+    committed (after the writers' lock is released); never if it rolls back.
+
+    For what must only happen to committed data, such as waking the email
+    sender (``outbox.enqueue``): woken earlier, it could look before the row
+    is visible and sleep until its next poll."""
+    callbacks = getattr(db, "after_commit_callbacks", None)
+    if callbacks is None:
+        raise RuntimeError("after_commit outside a db.writing() transaction")
+    callbacks.append(callback)
 
 
 @contextmanager
@@ -483,12 +550,21 @@ class GroupCommit:
         self._queue = []
         self._leading = False
 
-    def insert(self, db, row, earlier_keys=()):
+    def insert(self, db, row, earlier_keys=(), on_stored=None):
         """Insert the comment ``row`` and return a ``Submission`` once it is committed.
 
         ``earlier_keys``: other keys under which the same submission may be
-        stored already (``submission_keys.keys_for``)."""
-        slot = {"row": row, "earlier_keys": list(earlier_keys), "done": threading.Event()}
+        stored already (``submission_keys.keys_for``). ``on_stored(db, id)``,
+        if given, runs right after a new comment's insert (not for a retry),
+        in the same transaction: what it writes (the admin's email in the
+        outbox) is committed with the comment or not at all, at no extra
+        disk flush."""
+        slot = {
+            "row": row,
+            "earlier_keys": list(earlier_keys),
+            "on_stored": on_stored,
+            "done": threading.Event(),
+        }
         with self._mutex:
             self._queue.append(slot)
         while not slot["done"].is_set():
@@ -531,7 +607,10 @@ class GroupCommit:
         try:
             with writing(db):
                 for slot in batch:
-                    slot["submission"] = _insert_comment(db, slot["row"], slot["earlier_keys"])
+                    submission = _insert_comment(db, slot["row"], slot["earlier_keys"])
+                    if submission.is_new and slot["on_stored"] is not None:
+                        slot["on_stored"](db, submission.comment_id)
+                    slot["submission"] = submission
         # Rows were validated before they got here; if the batch fails
         # anyway (disk full...), every reader in it gets the error.
         except BaseException as exc:
@@ -590,11 +669,14 @@ def add_submission(
     reason=None,
     ip_hash=None,
     status="pending",
+    on_stored=None,
 ):
     """Queue a reader's comment once, however often it is submitted.
 
     ``submission_keys``: the key to store it under, then any earlier keys of
     the same submission (``submission_keys.keys_for``); empty for none.
+    ``on_stored(db, comment_id)``: written in the comment's transaction, for a
+    new comment only (``GroupCommit.insert``), e.g. ``notify.new_comment_email``.
     Returns a ``Submission`` (committed, on disk); raises ``DiskFull``."""
     row = {
         "post_slug": post_slug,
@@ -609,8 +691,9 @@ def add_submission(
         "reason": reason,
         "ip_hash": ip_hash,
         "submission_key": submission_keys[0] if submission_keys else None,
+        "version": FIRST_VERSION,
     }
-    return _group_commit_for(db).insert(db, row, submission_keys[1:])
+    return _group_commit_for(db).insert(db, row, submission_keys[1:], on_stored)
 
 
 def add_pending_comment(db, **comment):
@@ -1197,3 +1280,118 @@ def end_sessions(db, admin_id):
         db.execute(
             "update admins set session_version = session_version + 1 where id = ?", [admin_id]
         )
+
+
+# --- outbox (emails; see comments_service/outbox.py) -------------------------
+# Times are ISO 8601 strings in UTC, as ``now()`` writes them, so that they
+# compare as text; the outbox module passes its clock's time in.
+
+_DUE = "sent_at is null and failed_at is null"
+
+
+def outbox_add(db, row):
+    """Insert one email; inside the caller's transaction (``outbox.enqueue``)."""
+    columns = list(row)
+    cursor = db.conn.execute(
+        f"insert into outbox ({', '.join(columns)}) values ({', '.join('?' for _ in columns)})",
+        [row[c] for c in columns],
+    )
+    return cursor.lastrowid
+
+
+def outbox_next_due(db):
+    """When the next unsent email becomes due (its retry time, or its claim's
+    end if a sender holds it), or None when nothing waits."""
+    row = db.execute(
+        f"select min(max(next_attempt_at, coalesce(claimed_until, ''))) from outbox where {_DUE}"
+    ).fetchone()
+    return row[0]
+
+
+def outbox_claim(db, claim, *, now, until, limit):
+    """Take up to ``limit`` emails that are due and unclaimed (or whose claim
+    ran out: its sender died), for ``claim`` until ``until``; return them.
+
+    One statement under the writers' lock: two senders (threads or
+    processes) never take the same row."""
+    due = outbox_next_due(db)
+    if due is None or due > now:
+        return []  # a read, so that an idle sender never takes the writers' lock
+    with writing(db):
+        rows = _rows(
+            db,
+            "update outbox set claimed_by = ?, claimed_until = ? where id in ("
+            f"select id from outbox where {_DUE} and next_attempt_at <= ? "
+            "and (claimed_until is null or claimed_until <= ?) "
+            "order by next_attempt_at, id limit ?) returning *",
+            [claim, until, now, now, limit],
+        )
+    return sorted(rows, key=lambda row: (row["next_attempt_at"], row["id"]))
+
+
+def outbox_sent(db, row_id, *, now):
+    """Mark an email sent (the SMTP server accepted it), whoever holds its claim."""
+    with writing(db):
+        db.execute(
+            "update outbox set sent_at = ?, attempts = attempts + 1, last_error = null, "
+            "claimed_by = null, claimed_until = null where id = ? and sent_at is null",
+            [now, row_id],
+        )
+
+
+def outbox_failed(db, row_id, claim, *, error, retry_at, given_up_at=None):
+    """Record a failed attempt: retry at ``retry_at``, or give up (``given_up_at``)."""
+    with writing(db):
+        db.execute(
+            "update outbox set attempts = attempts + 1, last_error = ?, next_attempt_at = ?, "
+            "failed_at = ?, claimed_by = null, claimed_until = null "
+            "where id = ? and claimed_by = ? and sent_at is null",
+            [error, retry_at, given_up_at, row_id, claim],
+        )
+
+
+def outbox_release(db, claim):
+    """Give back the emails ``claim`` holds and has not sent (a sender stopping)."""
+    with writing(db):
+        db.execute(
+            "update outbox set claimed_by = null, claimed_until = null "
+            "where claimed_by = ? and sent_at is null",
+            [claim],
+        )
+
+
+def outbox_purge(db, *, sent_before, failed_before):
+    """Delete emails sent before ``sent_before`` and given up before ``failed_before``."""
+    with writing(db):
+        cursor = db.conn.execute(
+            "delete from outbox where sent_at < ? or failed_at < ?", [sent_before, failed_before]
+        )
+    return cursor.rowcount
+
+
+def outbox_summary(db):
+    """What the admin pages say about email: waiting, retrying, given up, and why."""
+    row = db.execute(
+        f"select count(*), sum(attempts > 0), min(created_at) from outbox where {_DUE}"
+    ).fetchone()
+    failed = db.execute(
+        "select count(*), (select last_error from outbox where failed_at is not null "
+        "order by failed_at desc, id desc limit 1) from outbox where failed_at is not null"
+    ).fetchone()
+    retry_error = db.execute(
+        f"select last_error from outbox where {_DUE} and last_error is not null "
+        "order by id desc limit 1"
+    ).fetchone()
+    return {
+        "waiting": row[0],
+        "retrying": row[1] or 0,
+        "oldest_waiting": row[2],
+        "retry_error": retry_error[0] if retry_error else None,
+        "failed": failed[0],
+        "failed_error": failed[1],
+    }
+
+
+def outbox_rows(db, limit=100):
+    """The newest emails, for ``flask outbox list``."""
+    return _rows(db, "select * from outbox order by id desc limit ?", [limit])

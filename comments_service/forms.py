@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from flask_wtf import FlaskForm
 from wtforms import (
+    BooleanField,
     Field,
     Form,
     HiddenField,
@@ -140,6 +141,7 @@ class CommentForm(Form):
 class LoginForm(FlaskForm):
     username = StringField("Username", validators=[InputRequired(), Length(max=100)])
     password = PasswordField("Password", validators=[InputRequired(), Length(max=1000)])
+    remember = BooleanField("Remember me")
 
 
 class ModerationForm(FlaskForm):

@@ -52,11 +52,25 @@ def when_ready(server):
     gc.freeze()
 
 
+def post_worker_init(worker):
+    """Each worker sends the outbox's emails from a thread of its own (threads
+    do not survive the fork, so not from the master); the senders claim rows
+    in the database, so none is sent twice (``comments_service/outbox.py``)."""
+    from comments_service.outbox import start_sender
+
+    start_sender(worker.wsgi.config, name=f"worker-{worker.pid}")
+
+
 def worker_exit(server, worker):
     """A graceful stop (SIGTERM, a restart) finishes a pending Popular Posts
-    build: it is debounced by two seconds, and would otherwise be lost."""
+    build: it is debounced by two seconds, and would otherwise be lost. The
+    email sender finishes the email it is sending and gives back the others
+    it claimed: they wait in the outbox for the next worker."""
+    from comments_service.outbox import stop_senders
     from comments_service.static_site.warm import all_publishers
 
+    if not stop_senders(timeout=10):
+        server.log.warning("The email sender did not stop in time; its emails are retried")
     for publisher in all_publishers():
         try:
             publisher.flush()

@@ -37,7 +37,7 @@ from comments_service import db, registry, submission_keys
 from comments_service.errors import MESSAGES, RETRY_LATER, error_response, wants_json
 from comments_service.extensions import csrf, limiter
 from comments_service.forms import MAX_ID, CommentForm
-from comments_service.notify import notifications_enabled, notify_new_comment
+from comments_service.notify import new_comment_email
 from comments_service.render import count_links, display_comment
 from comments_service.same_origin import refuse_cross_site_posts
 
@@ -117,10 +117,20 @@ def submit():
         status, reason = "spam", "honeypot filled"
     else:
         status, reason = "pending", held_reason(form.body.data)
+    notice = None
+    if status == "pending":
+        notice = new_comment_email(current_app.config, post, {**fields, "reason": reason})
     keys = submission_keys.keys_for(fields, form.submission_key.data)
     try:
         submission = db.add_submission(
-            db.get_db(), submission_keys=keys, **fields, status=status, reason=reason
+            db.get_db(),
+            submission_keys=keys,
+            **fields,
+            status=status,
+            reason=reason,
+            # The admin's email is written in the comment's transaction: stored
+            # together or not at all (notify.py, outbox.py); none for a retry.
+            on_stored=notice,
         )
     except db.DiskFull:
         if wants_json():
@@ -131,13 +141,6 @@ def submit():
         response.headers.update(RETRY_LATER)
         return response
     g.repeated_submission = not submission.is_new
-    if submission.is_new and status == "pending" and notifications_enabled(current_app.config):
-        notify_new_comment(
-            current_app.config,
-            {**fields, "id": submission.comment_id, "reason": reason},
-            post["title"],
-            admin_queue_url(),
-        )
     if wants_json():
         return jsonify(status="pending", message=CONFIRMATION), 202
     return redirect(url_for(".thanks", post=post["slug"]), 303)
@@ -167,12 +170,6 @@ def fresh_form_page(html, status=200):
     response = make_response(html, status)
     response.headers["Cache-Control"] = "no-store"
     return response
-
-
-def admin_queue_url():
-    # From the configured origin, never the request's Host header: a forged
-    # Host would otherwise put a stranger's link in the admin's email.
-    return current_app.config["SITE_URL"].rstrip("/") + "/admin/"
 
 
 def parent_for_display(parent_id, post):

@@ -18,6 +18,7 @@ Run as ``python -m comments_service.publish [--rollback]`` (what `make html`,
 """
 
 import argparse
+import logging
 import shutil
 import sys
 from dataclasses import dataclass
@@ -35,7 +36,17 @@ from comments_service.static_site.warm import (
     read_published_mark,
 )
 
-__all__ = ["BuildError", "ConfigError", "publish_site", "publish_release", "rollback", "main"]
+__all__ = [
+    "BuildError",
+    "ConfigError",
+    "publish_site",
+    "publish_decision",
+    "publish_release",
+    "rollback",
+    "main",
+]
+
+log = logging.getLogger(__name__)
 
 # `make publish` or `make rollback` can switch the site between a decision
 # and its write; the write then goes to the new live release. Twice in a row
@@ -64,6 +75,23 @@ def publish_site(config, changed_posts=None):
         mirror_to_object_store(publisher.output_dir, written)
         return
     raise BuildError("the live release kept changing while publishing; try again")
+
+
+def publish_decision(config, changed_posts):
+    """Re-publish after a decision; return None, or why the site is not updated.
+
+    The decision is saved whatever happens here, and a failed publish is
+    retried in the background (``warm.py``): callers tell the person
+    "Saved, but the site is not updated: <why>", never a bare error page."""
+    if not changed_posts:
+        return None
+    try:
+        publish_site(config, changed_posts)
+    # Any failure (a build error, a full disk, a broken template): see above.
+    except Exception as exc:  # noqa: BLE001
+        log.exception("Publishing a decision failed")
+        return str(exc) if isinstance(exc, BuildError) else f"{type(exc).__name__}: {exc}"
+    return None
 
 
 def mirror_to_object_store(site_dir, written):

@@ -20,6 +20,7 @@ from watchfiles import watch
 from comments_service import create_app
 from comments_service.cli import ensure_admin
 from comments_service.db import get_db
+from comments_service.outbox import start_sender
 from comments_service.publish import BuildError, publish_site
 from comments_service.static_site.warm import all_publishers
 
@@ -118,11 +119,15 @@ def main():
         return 1
     stop_event = threading.Event()
     threading.Thread(target=watch_and_rebuild, args=(app, stop_event), daemon=True).start()
+    sender = start_sender(app.config, name="serve")  # the outbox's emails (None: no SMTP_HOST)
     print(f"\nCareer Notes is running at http://127.0.0.1:{port}/  (Ctrl+C to stop)\n")
     try:
         app.run(host="127.0.0.1", port=port, threaded=True, use_reloader=False)
     finally:
         stop_event.set()
+        # The email being sent is finished; the others wait for the next start.
+        if sender:
+            sender.stop()
         # Ctrl+C within the debounce of a Popular Posts build: run it now.
         for publisher in all_publishers():
             publisher.flush()

@@ -13,6 +13,7 @@ from comments_service import config, create_app, db
 from comments_service.extensions import limiter
 from comments_service.static_site.build import build_site
 from comments_service.static_site.warm import WarmPublisher
+from mail_server import running_smtp_server
 from support import (
     CHROMIUM_ARGS,
     ORIGIN,
@@ -229,3 +230,10 @@ def page(browser):
     page = context.new_page()
     yield page
     context.close()
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server on a loopback port: (port, inbox) (tests/mail_server.py)."""
+    with running_smtp_server() as server:
+        yield server

@@ -43,7 +43,7 @@ def test_admin_pages_need_a_login(client):
 def test_login_page_has_the_contract_fields(client):
     page = soup(client.get("/admin/login"))
     labels = [label.get_text(strip=True) for label in page.select("form label")]
-    assert labels == ["Username", "Password"]
+    assert labels == ["Username", "Password", "Remember me"]
     assert page.select_one("form button").get_text(strip=True) == "Log in"
     assert page.select_one('input[name="csrf_token"]')["value"]
 

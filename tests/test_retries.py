@@ -10,7 +10,7 @@ import uuid
 import pytest
 from bs4 import BeautifulSoup
 
-from comments_service import db, public, submission_keys
+from comments_service import db, submission_keys
 from support import MENTOR_SLUG, ROOT, submit_comment
 
 WAIT_SECONDS = 30  # only a hung submission takes this long
@@ -108,16 +108,6 @@ def test_retries_do_not_use_up_the_rate_limit(client, database):
         assert submit_comment(client).status_code == 202
     assert submit_comment(client).status_code == 429
     assert len(stored(database)) == 5
-
-
-def test_the_admin_is_told_about_a_comment_once(app, client, monkeypatch):
-    told = []
-    monkeypatch.setattr(public, "notifications_enabled", lambda config: True)
-    monkeypatch.setattr(public, "notify_new_comment", lambda *args: told.append(args))
-    key = str(uuid.uuid4())
-    submit_comment(client, submission_key=key)
-    submit_comment(client, submission_key=key)
-    assert len(told) == 1
 
 
 def test_two_threads_sending_the_same_submission_at_once_store_one_comment(app, database):
