@@ -485,10 +485,8 @@ class _CommentMarkdown(MarkdownConverter):
         return self.convert_soup(soup)
 
     def convert_a(self, el, text, parent_tags):
-        href = safe_website(el.get("href"))
-        if not href:
-            return text  # no http(s) address: the words stay, the link goes
-        el.attrs = {"href": href}
+        # Only http(s) addresses, no title; without an href markdownify keeps the words.
+        el.attrs = {"href": safe_website(el.get("href"))}
         return super().convert_a(el, text, parent_tags)
 
 
