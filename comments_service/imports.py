@@ -59,6 +59,8 @@ def checked_comment(fields):
     ``fields`` has post_slug, author_name, email, website, body, status and
     created_at; returns them cleaned, or raises ``ValueError`` saying why not.
     """
+    if fields["status"] not in db.STATUSES:
+        raise ValueError(f"unknown status {fields['status']!r}")
     name = clean_line(fields["author_name"])
     if not name:
         raise ValueError("no name")
@@ -78,8 +80,6 @@ def checked_comment(fields):
         raise ValueError("an empty comment")
     if not BODY_MIN <= len(body) <= BODY_MAX:
         raise ValueError(f"a comment is between {BODY_MIN} and {BODY_MAX:,} characters")
-    if fields["status"] not in db.STATUSES:
-        raise ValueError(f"unknown status {fields['status']!r}")
     post = registry.find_post(fields["post_slug"])
     if fields["status"] == "approved" and post is not None and not post["comments_open"]:
         raise ValueError(f"approved, but comments on {fields['post_slug']!r} are closed")
