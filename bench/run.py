@@ -27,6 +27,11 @@ the same run):
    errors, 0 acknowledged comments lost, worker RSS at the end within 10% of
    the start; reported: comment p99 in the first and last 30 s, decision and
    queue page latency. BENCH_QUICK: 10 s at 20 a second, the queue every 5 s.
+7. queue page at 30,000 pending: the admin's ``/admin/`` (Flask test client,
+   logged in) with 30,000 pending comments, loaded 20 times
+   (``bench_queue_page``); p50/p95, a page deep in the queue, a search, and
+   the process's RSS before and after the loads. Goals: p95 <= 100 ms, at
+   most 50 comments a page, RSS flat (grows <= 5 MB).
 
 Prints progress to stderr and a table at the end; writes bench/RESULTS.md
 (a quick run writes bench/out/RESULTS-quick.md and a partial one, with --only
@@ -38,7 +43,9 @@ Work happens in a temporary folder under /tmp (BENCH_KEEP=1 keeps it).
 Goals are reported as MET / NOT MET; the exit code is non-zero only when a
 benchmark could not run.
 
-Options: ``--only 1,3`` runs a subset of the goals; ``--sizes 1000`` other sizes.
+Options: ``--only 1,3`` runs a subset of the goals; ``--sizes 1000`` other sizes;
+``--site path/to/pelicanconf.py`` weighs another site in goal 4 (the tests
+weigh their own test site, not the author's posts).
 """
 
 import argparse
@@ -49,6 +56,7 @@ import json
 import math
 import os
 import platform
+import random
 import re
 import resource
 import secrets
@@ -63,6 +71,7 @@ import threading
 import time
 import traceback
 import urllib.error
+import urllib.parse
 import urllib.request
 from datetime import UTC, datetime
 from html import escape as html_escape
@@ -93,6 +102,11 @@ BUILD_RATIO_GOAL = 1.15
 INTAKE_RATE_GOAL = 1_000
 INTAKE_P99_GOAL_MS = 50
 PAGE_BYTES_GOAL = 30_000
+QUEUE_PENDING = 1_000 if QUICK else 30_000
+QUEUE_LOADS = 5 if QUICK else 20
+QUEUE_P95_GOAL_S = 0.100
+QUEUE_PAGE_MAX = 50
+QUEUE_RSS_GROWTH_GOAL_MB = 5
 SAMPLE_POST_SLUG = "meet-mentors-through-informational-interviews"
 
 MARK = "BENCH_JSON "  # a child process's result line on stdout
@@ -273,7 +287,7 @@ def bench_build_overhead(ws, sizes, report):
 
         def build(kind, mode, label, n=n, content=content, db_path=db_path, base=base):
             """One build in a fresh process, into ``base/<kind>-<mode>``."""
-            progress(f"[1/6] build overhead: N={fmt_n(n)} {label} ...")
+            progress(f"[1/7] build overhead: N={fmt_n(n)} {label} ...")
             folder = base / f"{kind}-{mode}"
             spec = {
                 "kind": kind,
@@ -348,6 +362,15 @@ def _csrf_token(client, path):
     return match.group(1)
 
 
+def _seen_version(client, comment_id):
+    """The version of a comment the queue shows: every decision carries it."""
+    html = client.get("/admin/").get_data(as_text=True)
+    match = re.search(rf'name="seen-{comment_id}" value="(\d+)"', html)
+    if not match:
+        raise RuntimeError(f"comment {comment_id} is not in the queue")
+    return match.group(1)
+
+
 def bench_approval_to_live(n_posts, samples=APPROVAL_SAMPLES, workdir=None):
     """GOAL 2, approval-to-live: seconds from the admin's Approve POST until the
     comment's text is in the post's static HTML file.
@@ -390,7 +413,7 @@ def bench_approval_to_live(n_posts, samples=APPROVAL_SAMPLES, workdir=None):
     # What the gunicorn master of `make serve-prod` does at start
     # (gunicorn_conf.when_ready): one full build that leaves the publisher
     # warm; the workers fork from it.
-    progress(f"[2/6] approval-to-live: N={fmt_n(n_posts)} start-up build ...")
+    progress(f"[2/7] approval-to-live: N={fmt_n(n_posts)} start-up build ...")
     started = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):
         publish.publish_site(app.config)
@@ -420,7 +443,7 @@ def bench_approval_to_live(n_posts, samples=APPROVAL_SAMPLES, workdir=None):
     # (one full build). `make serve` does that at start; it is reported apart.
     for i in range(samples + 1):
         progress(
-            f"[2/6] approval-to-live: N={fmt_n(n_posts)} sample {i}/{samples} (0: the first) ..."
+            f"[2/7] approval-to-live: N={fmt_n(n_posts)} sample {i}/{samples} (0: the first) ..."
         )
         post = open_posts[(i * 7919) % len(open_posts)]
         marker = f"approvalsample{i}x{secrets.token_hex(6)}"
@@ -441,12 +464,18 @@ def bench_approval_to_live(n_posts, samples=APPROVAL_SAMPLES, workdir=None):
             pending = db.comments_with_status(db.get_db(), "pending")
         comment_id = next(c["id"] for c in pending if marker in c["body"])
         token = _csrf_token(client, "/admin/")
+        seen = _seen_version(client, comment_id)
         page = site_dir / post["url"].lstrip("/") / "index.html"
 
         start = time.perf_counter()
         answer = client.post(
             "/admin/moderate",
-            data={"csrf_token": token, "view": "pending", "action": f"approve:{comment_id}"},
+            data={
+                "csrf_token": token,
+                "view": "pending",
+                "action": f"approve:{comment_id}",
+                f"seen-{comment_id}": seen,
+            },
         )
         responded = time.perf_counter()
         if answer.status_code != 303:
@@ -583,6 +612,9 @@ end
 function init(args)
   statuses = {}
   n = 0
+  -- Each run (warm-up, load) numbers its requests from 1 again: a phase of
+  -- its own in the submission key keeps every request a new comment.
+  phase = args[1] or "0"
 end
 
 function request()
@@ -593,6 +625,8 @@ function request()
     .. "&website=https%%3A%%2F%%2Freader.example"
     .. "&body=Thank+you+for+the+practical+advice+t" .. tid .. "r" .. n
     .. "+it+helped+me+prepare+for+my+next+interview."
+    -- A key per comment, as the page's script sends (see submission_keys.py).
+    .. "&submission_key=bench-" .. phase .. "-" .. tid .. "-" .. n
   return wrk.format(nil, nil, nil, body)
 end
 
@@ -765,6 +799,8 @@ def run_wrk(wrk, base, script, seconds, label):
         "-s",
         str(script),
         base + "/comments/",
+        "--",
+        secrets.token_hex(8),  # this run's phase in the submission keys
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     started = time.monotonic()
@@ -772,7 +808,7 @@ def run_wrk(wrk, base, script, seconds, label):
         time.sleep(1)
         elapsed = min(time.monotonic() - started, seconds)
         if proc.poll() is None:
-            progress(f"[3/6] comment intake: {label} {elapsed:.0f}/{seconds} s ...")
+            progress(f"[3/7] comment intake: {label} {elapsed:.0f}/{seconds} s ...")
     out, err = proc.communicate()
     if proc.returncode != 0:
         raise RuntimeError(f"wrk failed: {err or out}")
@@ -804,6 +840,7 @@ def run_python_load(base, slugs, seconds, label):
     stop_at = time.perf_counter() + seconds
     latencies, statuses, errors = [], {}, {"connect": 0, "read": 0, "write": 0, "timeout": 0}
     lock = threading.Lock()
+    phase = secrets.token_hex(8)  # see WRK_SCRIPT's init
 
     def client(tid):
         conn = http.client.HTTPConnection(host, port, timeout=5)
@@ -814,6 +851,7 @@ def run_python_load(base, slugs, seconds, label):
                 f"post_slug={slugs[n % len(slugs)]}&name=Bench+Reader"
                 "&email=reader%40example.com&website=https%3A%2F%2Freader.example"
                 f"&body=Thank+you+for+the+practical+advice+t{tid}r{n}+it+helped."
+                f"&submission_key=bench-{phase}-{tid}-{n}"
             )
             t0 = time.perf_counter()
             try:
@@ -848,7 +886,7 @@ def run_python_load(base, slugs, seconds, label):
     while any(t.is_alive() for t in threads):
         time.sleep(1)
         progress(
-            f"[3/6] comment intake (Python fallback): {label} "
+            f"[3/7] comment intake (Python fallback): {label} "
             f"{min(time.perf_counter() - started, seconds):.0f}/{seconds} s ..."
         )
     for t in threads:
@@ -929,7 +967,7 @@ def bench_intake(ws, sizes, report):
         count_comments(db_path)
 
         # The gunicorn master builds the site before any worker answers.
-        progress(f"[3/6] comment intake: N={fmt_n(n)} starting gunicorn (it builds the site) ...")
+        progress(f"[3/7] comment intake: N={fmt_n(n)} starting gunicorn (it builds the site) ...")
         server_run = gunicorn_server(site_dir, db_path, work, settings_file)
         with server_run as (base, server, env, cmd, log_path):
             slugs = [p["slug"] for p in registry.load(site_dir)["posts"] if p["comments_open"]]
@@ -1161,30 +1199,32 @@ def page_weight(site_dir, page_url, origin):
     }
 
 
-def bench_page_weight(ws, report):
+def bench_page_weight(ws, report, settings_file):
     from pelican.settings import read_settings
 
     from comments_service import registry
 
-    progress("[4/6] page weight: building the sample site (pelicanconf.py) ...")
+    shown = settings_file.relative_to(ROOT) if settings_file.is_relative_to(ROOT) else settings_file
+    progress(f"[4/7] page weight: building the sample site ({shown}) ...")
     site_dir = ws.path / "sample-site" / "output"
     # The development settings as they are; only the comments database is a
     # fresh (absent) one, so var/comments.db is never touched.
     quiet_build(
-        ROOT / "pelicanconf.py",
+        settings_file,
         site_dir,
         {"COMMENTS": {"DB": str(ws.path / "sample-site" / "none.db")}},
     )
-    origin = read_settings(str(ROOT / "pelicanconf.py"))["SITE_ORIGIN"]
+    origin = read_settings(str(settings_file))["SITE_ORIGIN"]
     posts = registry.load(site_dir)["posts"]
     chosen = next((p for p in posts if p["slug"] == SAMPLE_POST_SLUG), posts[0])
-    progress(f"[4/6] page weight: measuring {chosen['url']} ...")
+    progress(f"[4/7] page weight: measuring {chosen['url']} ...")
     result = page_weight(site_dir, chosen["url"], origin)
     weights = [page_weight(site_dir, p["url"], origin) for p in posts]
     heaviest = max(weights, key=lambda r: r["bytes"])
     result["heaviest_post"] = {k: heaviest[k] for k in ("page", "bytes", "requests")}
     result["heaviest_post"]["third_party"] = heaviest["third_party"]
     result["origin"] = origin
+    result["settings"] = str(shown)
     report.data["page_weight"] = result
     report.row(
         "4 page weight",
@@ -1236,7 +1276,7 @@ def bench_render_worst_case(report):
     comments += [(f"nested {i + 1}", text) for i, text in enumerate(NESTED)]
     results = []
     for i, (label, text) in enumerate(comments, 1):
-        progress(f"[5/6] render worst case: {i}/{len(comments)} {label[:30]} ...")
+        progress(f"[5/7] render worst case: {i}/{len(comments)} {label[:30]} ...")
         times = []
         for _ in range(RENDER_REPS):
             started = time.perf_counter()
@@ -1514,7 +1554,7 @@ def bench_soak(ws, sizes, report):
     username, password = "soak-admin", secrets.token_urlsafe(16)
     run_id = secrets.token_hex(4)
     window = min(30.0, SOAK_SECONDS / 3)
-    progress(f"[6/6] soak: N={fmt_n(n)} starting gunicorn (it builds the site) ...")
+    progress(f"[6/7] soak: N={fmt_n(n)} starting gunicorn (it builds the site) ...")
     admin_env = {"ADMIN_USERNAME": username, "ADMIN_PASSWORD": password}
     with gunicorn_server(work / "output", db_path, work, settings_file, admin_env) as (
         base,
@@ -1544,7 +1584,7 @@ def bench_soak(ws, sizes, report):
             if elapsed - rss[-1][0] >= SOAK_RSS_EVERY_S:
                 rss.append((elapsed, worker_rss_kb(master)))
                 progress(
-                    f"[6/6] soak: {elapsed:.0f}/{SOAK_SECONDS} s, {len(records):,} comments, "
+                    f"[6/7] soak: {elapsed:.0f}/{SOAK_SECONDS} s, {len(records):,} comments, "
                     f"{len(admin.decisions)} decisions, workers {rss[-1][1] / 1024:.0f} MB ..."
                 )
         rss.append((time.perf_counter() - started_at, worker_rss_kb(master)))
@@ -1653,6 +1693,182 @@ def bench_soak(ws, sizes, report):
     )
     if not os.environ.get("BENCH_KEEP"):
         shutil.rmtree(work, ignore_errors=True)
+
+
+# --- Goal 7: queue page at 30,000 pending -------------------------------------
+
+
+def rss_mb():
+    """This process's resident memory now (VmRSS), in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return math.nan
+
+
+def bench_queue_page(n_pending=QUEUE_PENDING, loads=QUEUE_LOADS, workdir=None):
+    """GOAL 7, the queue page: ``n_pending`` pending comments, then ``/admin/``
+    loaded ``loads`` times through the Flask test client by a logged-in admin.
+
+    The comments go in through ``db.add_pending_comment`` (as readers'
+    submissions do; the seeding connection alone runs with
+    ``synchronous=OFF`` so that 30,000 inserts take seconds, not minutes of
+    fsyncs), spread over the sample site's posts. Reports p50/p95 of the
+    queue's first page, of a page in the middle of the queue (keyset: it
+    should cost what the first does) and of a search, the number of
+    comments a page shows, and this process's RSS after a first load and
+    after all of them. Run it in a process of its own (run.py does).
+    """
+    from comments_service import cli, create_app, db, registry
+    from comments_service.forms import position_text
+
+    tmp = Path(workdir or tempfile.mkdtemp(prefix="queue-", dir="/tmp"))
+    site_dir = tmp / "site"
+    progress("[7/7] queue page: building the sample site ...")
+    quiet_build(ROOT / "pelicanconf.py", site_dir, {"COMMENTS": {"DB": str(tmp / "none.db")}})
+    slugs = [p["slug"] for p in registry.load(site_dir)["posts"]]
+    db_path = tmp / "comments.db"
+    progress(f"[7/7] queue page: {fmt_n(n_pending)} pending comments ...")
+    rng = random.Random(5)
+    conn = db.connect(db_path)
+    started = time.perf_counter()
+    try:
+        conn.execute("PRAGMA synchronous=OFF")
+        ids = []
+        for i in range(n_pending):
+            first, last = rng.choice(corpus.FIRST_NAMES), rng.choice(corpus.LAST_NAMES)
+            body = "\n\n".join(
+                corpus._sentence(rng, rng.randint(8, 25)) for _ in range(rng.randint(1, 3))
+            )
+            ids.append(
+                db.add_pending_comment(
+                    conn,
+                    post_slug=slugs[i % len(slugs)],
+                    author_name=f"{first} {last}",
+                    email=f"{first.lower()}{i}@example.com",
+                    body=body,
+                )
+            )
+        middle = db.get_comment(conn, ids[len(ids) // 2])
+    finally:
+        conn.close()
+    seed_s = time.perf_counter() - started
+
+    app = create_app(
+        {
+            "TESTING": True,
+            "SITE_DIR": str(site_dir),
+            "COMMENTS_DB": str(db_path),
+            "SITE_ROOT": None,
+            "SITE_URL": "http://127.0.0.1",
+            "SECRET_KEY": secrets.token_hex(32),
+            "PASSWORD_HASH": "scrypt:1024:8:1",
+            "RATELIMIT_ENABLED": False,
+        }
+    )
+    user, password = "bench-admin", secrets.token_urlsafe(16)
+    with app.app_context():
+        cli.set_admin_password(db.get_db(), user, password)
+    client = app.test_client()
+    answer = client.post(
+        "/admin/login",
+        data={
+            "username": user,
+            "password": password,
+            "csrf_token": _csrf_token(client, "/admin/login"),
+        },
+    )
+    if answer.status_code != 303:
+        raise RuntimeError(f"admin login failed: HTTP {answer.status_code}")
+
+    def timed(url):
+        progress(f"[7/7] queue page: {loads} loads of {url[:70]} ...")
+        client.get(url)  # the first load (templates compiled, registry read)
+        rss_before = rss_mb()
+        times, shown = [], 0
+        for _ in range(loads):
+            begin = time.perf_counter()
+            answer = client.get(url)
+            times.append(time.perf_counter() - begin)
+            if answer.status_code != 200:
+                raise RuntimeError(f"{url}: HTTP {answer.status_code}")
+            shown = answer.get_data(as_text=True).count('class="queued"')
+        return {
+            "url": url,
+            "p50": percentile(times, 50),
+            "p95": percentile(times, 95),
+            "max": max(times),
+            "shown": shown,
+            "rss_before_mb": rss_before,
+            "rss_after_mb": rss_mb(),
+        }
+
+    middle_position = db.Position(middle["created_at"], middle["id"])
+    pages = {
+        "first page": timed("/admin/"),
+        "a page in the middle of the queue": timed(
+            "/admin/?" + urllib.parse.urlencode({"after": position_text(middle_position)})
+        ),
+        "a search, two common words": timed("/admin/?q=mentor+network"),
+    }
+    if workdir is None:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {
+        "pending": n_pending,
+        "loads": loads,
+        "seed_s": seed_s,
+        "pages": pages,
+        "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def queue_child(n_pending, loads, workdir=None):
+    print(MARK + json.dumps(bench_queue_page(n_pending, loads, workdir)))
+
+
+def bench_queue(ws, report):
+    workdir = ws.path / "queue"
+    workdir.mkdir()
+    result, _wall = run_child(
+        ["--queue-child", str(QUEUE_PENDING), str(QUEUE_LOADS), "--workdir", str(workdir)],
+        capture_stderr=False,
+    )
+    report.data["queue"] = result
+    n, loads = fmt_n(result["pending"]), result["loads"]
+    first = result["pages"]["first page"]
+    report.row(
+        "7 queue page",
+        f"/admin/ at {n} pending: p50 / p95 of {loads}",
+        f"{fmt_s(first['p50'])} / {fmt_s(first['p95'])}",
+        f"p95 <= {fmt_s(QUEUE_P95_GOAL_S)}",
+        status(first["p95"] <= QUEUE_P95_GOAL_S),
+    )
+    for name in ("a page in the middle of the queue", "a search, two common words"):
+        page = result["pages"][name]
+        report.row(
+            "7 queue page",
+            f"{name}: p50 / p95",
+            f"{fmt_s(page['p50'])} / {fmt_s(page['p95'])}",
+            f"p95 <= {fmt_s(QUEUE_P95_GOAL_S)}",
+            status(page["p95"] <= QUEUE_P95_GOAL_S),
+        )
+    most = max(page["shown"] for page in result["pages"].values())
+    report.row(
+        "7 queue page",
+        "comments on a page",
+        str(most),
+        f"<= {QUEUE_PAGE_MAX}",
+        status(0 < most <= QUEUE_PAGE_MAX),
+    )
+    growth = max(p["rss_after_mb"] - p["rss_before_mb"] for p in result["pages"].values())
+    report.row(
+        "7 queue page",
+        f"RSS over {loads} loads (first page: {first['rss_before_mb']:.0f} -> "
+        f"{first['rss_after_mb']:.0f} MB)",
+        f"+{growth:.1f} MB",
+        f"<= {QUEUE_RSS_GROWTH_GOAL_MB} MB",
+        status(growth <= QUEUE_RSS_GROWTH_GOAL_MB),
+    )
 
 
 # --- report -------------------------------------------------------------------
@@ -1819,6 +2035,7 @@ def write_markdown(report, info, path, total_s, sizes):
         "# inside it, each a process of its own:",
         ".venv/bin/python bench/run.py --build-child '<json spec>'        # goal 1, one build",
         ".venv/bin/python bench/run.py --approval-child N SAMPLES         # goal 2",
+        ".venv/bin/python bench/run.py --queue-child PENDING LOADS        # goal 5",
         ".venv/bin/python -m comments_service.publish --settings <file> --output <dir>",
         ".venv/bin/gunicorn --config comments_service/gunicorn_conf.py "
         "'comments_service:create_app()'  # goal 3",
@@ -1917,8 +2134,9 @@ def write_markdown(report, info, path, total_s, sizes):
             "`create_app({SITE_DIR, COMMENTS_DB, PELICAN_SETTINGS, SECRET_KEY, "
             "PASSWORD_HASH: 'scrypt:1024:8:1', RATELIMIT_ENABLED: False})`, an admin "
             "logged in through the Flask test client. Per sample: submit a comment, fetch the "
-            "queue's CSRF token, then time from just before `POST /admin/moderate "
-            "action=approve:<id>` until the comment text is in the post's `index.html`.",
+            "queue's CSRF token and the comment's version, then time from just before `POST "
+            "/admin/moderate action=approve:<id> seen-<id>=<version>` until the comment text "
+            "is in the post's `index.html`.",
             "",
             "| N | samples | p50 | p95 | first | p50 / p95 without the first | max | "
             "approve response p50 | initial build | peak RSS (publishing process) |",
@@ -2025,7 +2243,8 @@ def write_markdown(report, info, path, total_s, sizes):
             "",
             "## Goal 4: page weight",
             "",
-            f"The sample site built with `pelicanconf.py` as it is (only `COMMENTS.DB` points at "
+            f"The sample site built with `{pw.get('settings', 'pelicanconf.py')}` as it is "
+            f"(only `COMMENTS.DB` points at "
             f"an absent database, so `var/comments.db` is not read). Page: `{pw['page']}`, "
             f"origin {pw['origin']}. Bytes are uncompressed file sizes of the HTML, its "
             f"stylesheets and scripts (images count as requests, not bytes); "
@@ -2125,6 +2344,28 @@ def write_markdown(report, info, path, total_s, sizes):
         if soak["server_errors"]:
             out += ["", "Exceptions in gunicorn's log:", ""]
             out += [f"* {count:,} x `{line}`" for count, line in soak["server_errors"]]
+    queue = report.data.get("queue")
+    if queue:
+        out += [
+            "",
+            "## Goal 7: queue page at 30,000 pending",
+            "",
+            f"{fmt_n(queue['pending'])} pending comments written with "
+            f"`db.add_pending_comment` ({queue['seed_s']:.0f} s; the seeding connection "
+            f"with `synchronous=OFF`), over the sample site's posts; a logged-in admin "
+            f"loads each page {queue['loads']} times through the Flask test client, after "
+            f"one first load (`bench_queue_page`, a process of its own; peak RSS "
+            f"{queue['maxrss_mb']:.0f} MB).",
+            "",
+            "| page | p50 | p95 | max | comments shown | RSS before / after the loads |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for name, page in queue["pages"].items():
+            out.append(
+                f"| {name} (`{page['url']}`) | {fmt_s(page['p50'])} | {fmt_s(page['p95'])} | "
+                f"{fmt_s(page['max'])} | {page['shown']} | "
+                f"{page['rss_before_mb']:.1f} / {page['rss_after_mb']:.1f} MB |"
+            )
     out.append("")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     notes = ROOT / "bench" / "OPTIMISATIONS.md"  # hand-written: what was changed and why
@@ -2135,10 +2376,17 @@ def write_markdown(report, info, path, total_s, sizes):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", default="1,2,3,4,5,6", help="goals to run, e.g. 1,3")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7", help="goals to run, e.g. 1,3")
     parser.add_argument("--sizes", default=None, help="post counts, e.g. 1000,10000")
+    parser.add_argument(
+        "--site",
+        type=Path,
+        default=ROOT / "pelicanconf.py",
+        help="Pelican settings of the site goal 4 weighs (default: pelicanconf.py, content/)",
+    )
     parser.add_argument("--build-child", help=argparse.SUPPRESS)
     parser.add_argument("--approval-child", nargs=2, type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--queue-child", nargs=2, type=int, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.build_child:
@@ -2146,6 +2394,9 @@ def main(argv=None):
         return 0
     if args.approval_child:
         approval_child(*args.approval_child, args.workdir)
+        return 0
+    if args.queue_child:
+        queue_child(*args.queue_child, args.workdir)
         return 0
 
     os.chdir(ROOT)
@@ -2169,9 +2420,10 @@ def main(argv=None):
         (1, "1 build overhead", lambda: bench_build_overhead(ws, sizes, report)),
         (2, "2 approval-to-live", lambda: bench_approval(ws, sizes, report)),
         (3, "3 comment intake", lambda: bench_intake(ws, sizes, report)),
-        (4, "4 page weight", lambda: bench_page_weight(ws, report)),
+        (4, "4 page weight", lambda: bench_page_weight(ws, report, args.site.resolve())),
         (5, "5 render worst case", lambda: bench_render_worst_case(report)),
         (6, "6 soak", lambda: bench_soak(ws, sizes, report)),
+        (7, "7 queue page", lambda: bench_queue(ws, report)),
     ]
     try:
         for number, name, step in steps:
@@ -2201,7 +2453,7 @@ def main(argv=None):
     )
     # Only a complete full run replaces bench/RESULTS.md; a quick or partial run
     # (--only, --sizes) goes to bench/out/ unless BENCH_RESULTS says otherwise.
-    partial = goals != {1, 2, 3, 4, 5, 6} or sizes != SIZES
+    partial = goals != {1, 2, 3, 4, 5, 6, 7} or sizes != SIZES
     kind = "quick" if QUICK else "partial" if partial else None
     default = BENCH_DIR / (f"out/RESULTS-{kind}.md" if kind else "RESULTS.md")
     path = Path(os.environ.get("BENCH_RESULTS") or default)

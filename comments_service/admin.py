@@ -8,7 +8,7 @@ stays as it was, and the admin is told.
 """
 
 import functools
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from flask import (
     Blueprint,
@@ -24,22 +24,21 @@ from flask import (
 )
 from werkzeug.security import check_password_hash
 
-from comments_service import db, publish, registry
+from comments_service import db, moderation, publish, registry
 from comments_service.extensions import LoginThrottle
-from comments_service.forms import MAX_ID, EditCommentForm, LoginForm, ModerationForm, ReplyForm
-from comments_service.render import clean_line, render_comment
+from comments_service.forms import (
+    MAX_ID,
+    EditCommentForm,
+    ListFilterForm,
+    LoginForm,
+    ModerationForm,
+    ReplyForm,
+    position_text,
+)
+from comments_service.moderation import ACTIONS, VIEWS
+from comments_service.render import clean_line, display_comment
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-
-# action -> (new status, why it is recorded)
-ACTIONS = {
-    "approve": ("approved", "approved"),
-    "unapprove": ("pending", "unapproved"),
-    "spam": ("spam", "marked as spam"),
-    "trash": ("trash", "moved to trash"),
-    "restore": ("pending", "restored to the queue"),
-}
-VIEWS = {"pending": "Pending", "approved": "Approved", "spam": "Spam", "trash": "Trash"}
 LOGIN_FAILED = "Invalid username or password."
 LOGIN_THROTTLED = "Too many failed attempts from your address. Please wait a minute and try again."
 # Checked when the username is unknown, so that a wrong username takes as
@@ -155,13 +154,19 @@ def logout():
 
 
 def for_display(comment, posts):
+    """The one view of a comment (``render.display_comment``), with its post."""
     post = posts.get(comment["post_slug"])
     return {
-        **comment,
+        **display_comment(comment, private=True),
         "post_title": post["title"] if post else comment["post_slug"],
         "post_url": post["url"] if post else None,
-        "body_html": render_comment(comment["body"]),
     }
+
+
+@bp.context_processor
+def moderation_vocabulary():
+    # The templates draw their buttons from the one transition table.
+    return {"buttons_for": moderation.buttons}
 
 
 def render_admin(template, **context):
@@ -175,10 +180,77 @@ def render_admin(template, **context):
     )
 
 
+# The query parameters of a status view (ListFilterForm), the only ones its
+# links and the redirect after a decision carry.
+LIST_PARAMS = ("q", "post", "order", "after", "before")
+PARAM_MAX = 300  # longer than any valid value (SEARCH_MAX, a slug, a position)
+
+
+def list_url(status, params=None):
+    """The address of a status view with ``params``: built here, never copied
+    from the request, so it cannot point anywhere else."""
+    params = {k: v for k, v in (params or {}).items() if k in LIST_PARAMS and v}
+    if status == "pending":
+        return url_for("admin.queue", **params)
+    return url_for("admin.status_view", status=status, **params)
+
+
+def return_url(status, query):
+    """Where a decision sends the admin back: the view, filters and page they were on."""
+    if status not in VIEWS:
+        status = "pending"
+    params = {}
+    for name, value in parse_qsl(query):
+        if len(value) <= PARAM_MAX:  # keeps the Location header short
+            params.setdefault(name, value)  # the first, as the view itself reads it
+    return list_url(status, params)
+
+
 def render_list(status):
+    """One page of a status view, as the filters in the query string ask.
+
+    It reads at most one page of comments (db.PAGE_SIZE) and renders only
+    those, whatever the number waiting. Parameters that make no sense (a
+    broken page link, a post that is not on the site) get a 400 page that
+    says so and keeps the form as typed.
+    """
     posts = registry.posts_by_slug()
-    comments = [for_display(c, posts) for c in db.comments_with_status(db.get_db(), status)]
-    return render_admin("admin/list.html", status=status, comments=comments, form=ModerationForm())
+    filters = ListFilterForm(request.args)
+    filters.offer_posts(posts)
+    valid = filters.validate()
+    page = db.Page([])
+    if valid:
+        page = db.comments_page(
+            db.get_db(),
+            status,
+            newest_first=filters.order.data == "newest",
+            post_slug=filters.post.data or None,
+            search=filters.q.data or None,
+            after=filters.after.data,
+            before=filters.before.data,
+        )
+    chosen = filters.chosen()
+    links = {
+        "plain": list_url(status),
+        "first": list_url(status, chosen),
+        "previous": page.previous
+        and list_url(status, {**chosen, "before": position_text(page.previous)}),
+        "next": page.next and list_url(status, {**chosen, "after": position_text(page.next)}),
+    }
+    shown = {**chosen, "after": request.args.get("after"), "before": request.args.get("before")}
+    html = render_admin(
+        "admin/list.html",
+        status=status,
+        comments=[for_display(c, posts) for c in page.comments],
+        form=ModerationForm(),
+        filters=filters,
+        filtered=bool(chosen),
+        paged=bool(filters.after.data or filters.before.data),
+        links=links,
+        # The page as it is, for the redirect after a decision (return_url).
+        return_query=urlencode({k: v for k, v in shown.items() if v}) if valid else "",
+    )
+    return html, 200 if valid else 400
 
 
 @bp.get("/")
@@ -217,16 +289,73 @@ def admin_name():
     return g.admin["username"]
 
 
+def seen_versions(ids):
+    """id -> the version of it the admin's page showed (hidden ``seen-<id>`` fields).
+
+    A missing one is None (refused per comment by ``db.moderate``); one that is
+    not a number is a form no page of ours sends: 400."""
+    seen = {}
+    for comment_id in ids:
+        raw = request.form.get(f"seen-{comment_id}")
+        if raw is None:
+            seen[comment_id] = None
+        elif raw.isascii() and raw.isdigit() and len(raw) <= 19:
+            seen[comment_id] = int(raw)
+        else:
+            abort(400)
+    return seen
+
+
+# A bulk report names each comment by number and name; names are cut short
+# and the comments named counted, so that the report fits in the session
+# cookie it travels in, whatever a forged form sends.
+REPORT_NAME_MAX = 24
+REPORT_NAMED_MAX = 100
+
+
+def short_label(outcome):
+    name = outcome.author_name
+    if len(name) > REPORT_NAME_MAX:
+        name = name[: REPORT_NAME_MAX - 1] + "…"
+    return f"#{outcome.comment_id}" + (f" {name}" if name else "")
+
+
+def report_items(outcomes):
+    """One line per comment done, or per reason refused naming its comments."""
+    named, rest = outcomes[:REPORT_NAMED_MAX], len(outcomes) - REPORT_NAMED_MAX
+    if named[0].done:
+        items = [short_label(o) for o in named]
+    else:
+        by_reason = {}
+        for outcome in named:
+            by_reason.setdefault(outcome.refused.why(), []).append(short_label(outcome))
+        items = [f"{why[:1].upper()}{why[1:]}: {', '.join(ids)}." for why, ids in by_reason.items()]
+    return items + ([f"And {rest} more."] if rest > 0 else [])
+
+
+def flash_report(action, report, bulk):
+    """Tell the admin what became of each comment: done, or not changed and why."""
+    done, refused = report.done, report.refused
+    if done:
+        text = f"{len(done)} comment{'s' if len(done) != 1 else ''} {action.done}."
+        flash({"text": text, "items": report_items(done)} if bulk else text, "info")
+    if refused and not bulk:
+        flash(str(refused[0].refused), "error")
+    elif refused:
+        text = f"{len(refused)} comment{'s' if len(refused) != 1 else ''} not changed:"
+        flash({"text": text, "items": report_items(refused)}, "error")
+
+
 @bp.post("/moderate")
 @login_required
 def moderate():
+    """One button (``action=approve:ID``) or a bulk action on the ticked ids.
+
+    Each id comes with the version the admin's page showed (``seen-ID``);
+    ``db.moderate`` refuses, inside the write transaction, whatever changed
+    since or whatever the comment's status does not allow."""
     form = ModerationForm()
-    back = request.form.get("view")
-    back_url = (
-        url_for("admin.status_view", status=back)
-        if back in VIEWS and back != "pending"
-        else url_for("admin.queue")
-    )
+    back_url = return_url(request.form.get("view"), request.form.get("query", ""))
     if not form.validate_on_submit():
         abort(400)
     single = request.form.get("action", "")
@@ -245,18 +374,11 @@ def moderate():
     if not ids:
         flash("Select at least one comment first.", "error")
         return redirect(back_url, 303)
-    database = db.get_db()
-    if action == "delete":
-        changed = db.delete_permanently(database, ids, by=admin_name())
-        done = "deleted permanently"
-    elif action in ACTIONS:
-        status, reason = ACTIONS[action]
-        changed = db.set_status(database, ids, status, by=admin_name(), reason=reason)
-        done = reason
-    else:
+    if action not in ACTIONS:
         abort(400)
-    flash(f"{len(ids)} comment{'s' if len(ids) != 1 else ''} {done}.", "info")
-    republish(changed)
+    report = db.moderate(db.get_db(), action, seen_versions(ids), by=admin_name())
+    flash_report(ACTIONS[action], report, bulk=not single)
+    republish(report.changed_posts)
     return redirect(back_url, 303)
 
 
@@ -267,51 +389,87 @@ def get_comment_or_404(comment_id):
     return comment
 
 
+def status_url(status):
+    return (
+        url_for("admin.queue")
+        if status == "pending"
+        else url_for("admin.status_view", status=status)
+    )
+
+
 @bp.route(f"/comments/<int(max={MAX_ID}):comment_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit(comment_id):
-    comment = get_comment_or_404(comment_id)
+    """Edit a comment's name and text; the form carries the version it was loaded at."""
+    comment = db.get_comment(db.get_db(), comment_id)
+    if comment is None and request.method == "GET":
+        abort(404)
+    # ``seen`` only from the posted form: a default here would fill in the
+    # version of now for a form that did not send one.
     form = EditCommentForm(data=comment)
     if form.validate_on_submit():
-        changed = db.edit_comment(
+        report = db.edit_comment(
             db.get_db(),
             comment_id,
             author_name=form.author_name.data,
             body=form.body.data,
             by=admin_name(),
+            seen=form.seen.data,
         )
-        flash("Comment saved.", "info")
-        republish({changed} if changed else set())
-        return redirect(
-            url_for("admin.status_view", status=comment["status"])
-            if comment["status"] != "pending"
-            else url_for("admin.queue"),
-            303,
+        [outcome] = report.outcomes
+        if outcome.done:
+            flash("Comment saved.", "info")
+            republish(report.changed_posts)
+            return redirect(status_url(comment["status"]), 303)
+        # Decided, edited or erased meanwhile: keep what the admin typed, show
+        # the comment as it is now, and let a second Save be a choice.
+        flash(
+            f"Not saved: {outcome.refused.why('editing')}. Your text is still in the form.", "error"
         )
-    comment = for_display(comment, registry.posts_by_slug())
-    return render_admin("admin/edit.html", form=form, comment=comment)
+        comment = db.get_comment(db.get_db(), comment_id)
+        return edit_page(form, comment, seen=comment and comment["version"]), 409
+    return edit_page(
+        form, comment, seen=form.seen.data if form.is_submitted() else comment["version"]
+    )
+
+
+def edit_page(form, comment, seen):
+    comment = comment and for_display(comment, registry.posts_by_slug())
+    return render_admin("admin/edit.html", form=form, comment=comment, seen=seen)
 
 
 @bp.route(f"/comments/<int(max={MAX_ID}):comment_id>/reply", methods=["GET", "POST"])
 @login_required
 def reply(comment_id):
-    comment = get_comment_or_404(comment_id)
-    if comment["status"] != "approved":
+    comment = db.get_comment(db.get_db(), comment_id)
+    if request.method == "GET" and (comment is None or comment["status"] != "approved"):
         abort(404)
     form = ReplyForm()
     if form.validate_on_submit():
         author = registry.current().get("site", {}).get("AUTHOR") or admin_name()
-        db.add_author_reply(
+        report = db.add_author_reply(
             db.get_db(),
-            comment,
+            comment_id,
             author_name=clean_line(author),
             body=form.body.data,
             by=admin_name(),
         )
-        flash("Your reply is published.", "info")
-        republish({comment["post_slug"]})
-        return redirect(url_for("admin.status_view", status="approved"), 303)
-    comment = for_display(comment, registry.posts_by_slug())
+        [outcome] = report.outcomes
+        if outcome.done:
+            flash("Your reply is published.", "info")
+            republish(report.changed_posts)
+            return redirect(url_for("admin.status_view", status="approved"), 303)
+        flash(
+            f"Not published: {outcome.refused.why('writing')}. Your reply is still in the form.",
+            "error",
+        )
+        comment = db.get_comment(db.get_db(), comment_id)
+        return reply_page(form, comment), 409
+    return reply_page(form, comment)
+
+
+def reply_page(form, comment):
+    comment = comment and for_display(comment, registry.posts_by_slug())
     return render_admin("admin/reply.html", form=form, comment=comment)
 
 

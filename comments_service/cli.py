@@ -3,7 +3,8 @@
     admin create NAME          create an admin (asks for the password)
     admin set-password NAME    change a password (ends that admin's sessions)
     comments list [--status S] list comments, pending by default
-    comments approve|spam|trash ID...
+    comments approve|unapprove|spam|trash|restore|delete ID...
+                               the admin queue's actions, with its rules
     comments export FILE       every comment, as JSON
     comments import FILE [--dry-run]
                                load our own export back (same ids are replaced),
@@ -23,8 +24,7 @@ from flask.cli import AppGroup
 from werkzeug.security import generate_password_hash
 
 from comments_service import db, foreign_exports, imports, publish, registry
-
-ACTIONS = {"approve": "approved", "spam": "spam", "trash": "trash"}
+from comments_service.moderation import ACTIONS, ALLOWED, STATUSES
 
 
 def hash_password(password):
@@ -101,7 +101,7 @@ def admin_set_password(username, password):
 
 
 @comments_cli.command("list")
-@click.option("--status", type=click.Choice(db.STATUSES), default="pending", show_default=True)
+@click.option("--status", type=click.Choice(STATUSES), default="pending", show_default=True)
 def comments_list(status):
     """List comments with one status."""
     rows = db.comments_with_status(db.get_db(), status)
@@ -117,26 +117,35 @@ def comments_list(status):
 
 
 def decide(action):
-    @comments_cli.command(action)
-    @click.argument("ids", nargs=-1, type=int, required=True)
+    @comments_cli.command(action.name)
+    @click.argument("ids", nargs=-1, type=click.IntRange(1, MAX_ID), required=True)
     def command(ids):
-        database = db.get_db()
-        missing = [i for i in ids if db.get_comment(database, i) is None]
-        if missing:
-            raise click.ClickException(f"No comment with id {', '.join(map(str, missing))}.")
-        changed = db.set_status(
-            database, ids, ACTIONS[action], by="console", reason=f"{ACTIONS[action]} (console)"
+        # The console names ids, not a version it saw: each comment is taken
+        # as it is now, with the same transition rules as the web queue.
+        report = db.moderate(
+            db.get_db(),
+            action.name,
+            dict.fromkeys(ids),
+            by="console",
+            reason=f"{action.done} (console)",
+            seen_required=False,
         )
-        if changed:
-            republish(changed)
+        for outcome in report.refused:
+            click.echo(f"#{outcome.comment_id}: {outcome.refused}", err=True)
+        if report.changed_posts:
+            republish(report.changed_posts)
             flush_pending_build()
-        click.echo(f"{len(ids)} comment(s): {ACTIONS[action]}.")
+        if report.done:
+            click.echo(f"{len(report.done)} comment(s) {action.done}.")
+        if report.refused:
+            raise click.ClickException(f"{len(report.refused)} comment(s) not changed.")
 
-    command.__doc__ = f"Mark comments as {ACTIONS[action]}."
+    allowed_from = [status for status, names in ALLOWED.items() if action.name in names]
+    command.__doc__ = f"{action.label} comments (those in {' or '.join(allowed_from)})."
     return command
 
 
-for _action in ACTIONS:
+for _action in ACTIONS.values():
     decide(_action)
 
 

@@ -8,25 +8,60 @@ Durability: WAL journal with ``synchronous=FULL``. In WAL mode FULL syncs the
 log on every commit, so a comment acknowledged to a reader survives a power
 cut, not only a crash of the process; NORMAL would be faster but may lose the
 last commits on power loss.
+
+A full disk. A write that fails for want of space is rolled back (as SQLite
+asks after SQLITE_FULL or an I/O error: it may or may not have rolled back
+itself), raises ``DiskFull`` where the caller can answer "try again later",
+and the connection that saw it is discarded (``get_db`` opens a new one).
+Meanwhile the WAL may have grown (4 MB when it was first seen: checkpoints
+cannot copy it into a database file that cannot grow), and SQLite never
+shrinks it by itself, so it would go on holding the space the operator freed:
+the first write that succeeds afterwards, in each process that saw the
+failure, runs ``PRAGMA wal_checkpoint(TRUNCATE)``, retried at the next write
+until it completes.
 """
 
+import errno
 import fcntl
 import hashlib
 import hmac
+import logging
 import os
 import re
 import sqlite3
 import threading
 from collections import OrderedDict
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-STATUSES = ("pending", "approved", "spam", "trash")
+from comments_service.moderation import (
+    ACTIONS,
+    STATUSES,
+    Changed,
+    NoSuchComment,
+    NotAllowed,
+    Outcome,
+    Refused,
+    Report,
+    Unseen,
+    action_moving,
+    buttons,
+)
+
 IP_HASH_DAYS = 30
+# How long a writer waits for another one's transaction to end.
+BUSY_TIMEOUT_SECONDS = 10
+# The WAL truncation after a full disk waits for readers this long at most
+# (it holds the writers' lock meanwhile), then tries again at the next write.
+CHECKPOINT_WAIT_SECONDS = 1
+
+log = logging.getLogger(__name__)
 
 migrations = Migrations("career_notes")
 
@@ -166,6 +201,68 @@ def m005_comment_ids_never_reused(db):
 
 
 @migrations()
+def m006_comment_versions(db):
+    # A moderation request names the version of each comment the admin saw,
+    # and is refused if the comment changed since (``moderate``). Every change
+    # records a decision, so 1 + its decisions is at least any version the
+    # comment ever had: a re-imported id never matches a stale page.
+    db["comments"].add_column("version", int, not_null_default=1)
+    db.execute(
+        "update comments set version = 1 + "
+        "(select count(*) from decisions where decisions.comment_id = comments.id)"
+    )
+
+
+# What the admin's search looks in: the reader's name, email and text.
+SEARCHED_COLUMNS = ("author_name", "email", "body")
+
+
+@migrations()
+def m007_queue_pages_and_search(db):
+    # The admin's search: an FTS5 index over the name, email and text, kept in
+    # step by triggers. Porter stemming, so "mentor" finds "mentors"; the
+    # index holds no copy of the text (content=comments), rowid is the id.
+    db["comments"].enable_fts(SEARCHED_COLUMNS, tokenize="porter")
+    # sqlite-utils' create_triggers re-indexes a comment on every UPDATE: every
+    # decision (status), and the daily purge of address hashes, would rewrite
+    # the index of text that did not change. Only a change of a searched
+    # column does here ("UPDATE OF"). Deleting from an external-content index
+    # needs the old values, hence the 'delete' rows.
+    columns = ", ".join(SEARCHED_COLUMNS)
+    old = ", ".join(f"old.{c}" for c in SEARCHED_COLUMNS)
+    new = ", ".join(f"new.{c}" for c in SEARCHED_COLUMNS)
+    for sql in (
+        f"create trigger comments_ai after insert on comments begin "
+        f"insert into comments_fts (rowid, {columns}) values (new.id, {new}); end",
+        f"create trigger comments_ad after delete on comments begin "
+        f"insert into comments_fts (comments_fts, rowid, {columns}) "
+        f"values ('delete', old.id, {old}); end",
+        f"create trigger comments_au after update of {columns} on comments begin "
+        f"insert into comments_fts (comments_fts, rowid, {columns}) "
+        f"values ('delete', old.id, {old}); "
+        f"insert into comments_fts (rowid, {columns}) values (new.id, {new}); end",
+    ):
+        db.execute(sql)
+    # forget_old_ip_hashes runs at every visit of the queue: without an index
+    # it read the whole table each time; this one holds only the comments
+    # that still have a hash (the last 30 days').
+    db.execute(
+        "create index idx_comments_ip_hash_created_at on comments (created_at) "
+        "where ip_hash is not null"
+    )
+
+
+@migrations()
+def m008_submission_keys(db):
+    # A retried submission (the reader's connection dropped after we stored
+    # it) is recognised by its key and acknowledged without a second row:
+    # see ``comments_service/submission_keys.py``. Older rows keep NULL, which
+    # a UNIQUE index allows any number of times.
+    db["comments"].add_column("submission_key", str)
+    db["comments"].create_index(["submission_key"], unique=True)
+
+
+@migrations()
 def m009_comment_import_source(db):
     # Comments brought from WordPress or Disqus remember the system and their
     # id there, so that running an import again adds nothing twice; the unique
@@ -189,8 +286,7 @@ def connect(path, migrate=True):
     # SQLite gives the -wal and -shm files the database file's mode.
     with suppress(FileExistsError):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    # timeout: how long a writer waits for another one's transaction to end.
-    conn = sqlite3.connect(str(path), timeout=10, check_same_thread=False)
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
     db = Database(conn)
     db.execute("PRAGMA synchronous=FULL")
     db.execute("PRAGMA foreign_keys=ON")
@@ -215,15 +311,81 @@ def writing(db):
     p99 latency hundreds of milliseconds. BEGIN IMMEDIATE then takes SQLite's
     write lock up front, so a transaction that reads before it writes cannot
     fail half-way with "database is locked".
+
+    A failed write (a failed COMMIT included) is rolled back; on a full disk
+    it raises ``DiskFull`` (see the module docstring).
     """
-    with writers_lock(_write_lock_path(db)):
-        db.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.conn.rollback()
+    try:
+        with writers_lock(_write_lock_path(db)):
+            try:
+                db.conn.execute("BEGIN IMMEDIATE")
+                yield db
+                db.conn.commit()
+            except BaseException:
+                _roll_back(db)
+                raise
+            _truncate_wal_after_full_disk(db)
+    except Exception as exc:
+        if not disk_is_full(exc):
             raise
-        db.conn.commit()
+        db.broken = True
+        with _disk_was_full_lock:
+            _disk_was_full.add(_write_lock_path(db))
+        if isinstance(exc, DiskFull):
+            raise
+        raise DiskFull(str(exc)) from exc
+
+
+class DiskFull(Exception):
+    """The database's disk is full: the write was rolled back, nothing of it kept."""
+
+
+def disk_is_full(exc):
+    """True for ``DiskFull``, SQLite's "database or disk is full" and the system's ENOSPC."""
+    if isinstance(exc, DiskFull):
+        return True
+    if isinstance(exc, sqlite3.OperationalError):
+        return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "full" in str(exc)
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def _roll_back(db):
+    # SQLite may already have rolled back (after SQLITE_FULL, SQLITE_IOERR...);
+    # then this does nothing. A connection that cannot roll back is unusable.
+    try:
+        db.conn.rollback()
+    except sqlite3.Error:
+        db.broken = True
+    if db.conn.in_transaction:
+        db.broken = True
+
+
+# Databases (by their write-lock path) this process failed to write for want
+# of space, whose WAL has not been truncated since.
+_disk_was_full = set()
+_disk_was_full_lock = threading.Lock()
+
+
+def _truncate_wal_after_full_disk(db):
+    """Give the WAL's space back once a write succeeds again (module docstring).
+
+    Runs after a commit, under the writers' lock: the comment is already on
+    disk, so a checkpoint that fails only waits for the next write."""
+    path = _write_lock_path(db)
+    if path not in _disk_was_full:
+        return
+    try:
+        db.execute(f"PRAGMA busy_timeout = {CHECKPOINT_WAIT_SECONDS * 1000}")
+        try:
+            busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}")
+    except sqlite3.Error:  # the disk is still too full to copy the WAL in
+        log.warning("The WAL could not be truncated yet; trying again at the next write")
+        return
+    if not busy:
+        with _disk_was_full_lock:
+            _disk_was_full.discard(path)
 
 
 @contextmanager
@@ -259,6 +421,10 @@ def get_db():
     kept = getattr(_connections, "by_path", None)
     if kept is None:
         kept = _connections.by_path = OrderedDict()
+    if path in kept and getattr(kept[path], "broken", False):
+        # A write failed in a way that may have left it unusable (see writing).
+        with suppress(sqlite3.Error):
+            kept.pop(path).close()
     if path in kept:
         kept.move_to_end(path)
     else:
@@ -296,6 +462,11 @@ def hash_ip(secret, ip):
     return hmac.new(secret.encode(), (ip or "").encode(), hashlib.sha256).hexdigest()
 
 
+class Submission(NamedTuple):
+    comment_id: int
+    is_new: bool  # False: a retry of a submission already stored
+
+
 class GroupCommit:
     """Commit the concurrent inserts of a process together: one fsync for many.
 
@@ -304,52 +475,107 @@ class GroupCommit:
     intake. The first thread to arrive leads: it commits everything queued
     so far in one transaction while the others wait, and loops until the queue
     is empty. Every comment is still on disk before its reader is answered.
+
+    A comment whose submission key is already stored (committed earlier, by
+    any process, or earlier in the same batch) is not inserted again: the
+    UNIQUE index and ``on conflict do nothing`` decide, under the writers'
+    lock, and the stored comment's id is returned.
+
+    Leading cannot wedge: a leader that stops abnormally gives up the lead,
+    and a waiting thread whose comment is still queued takes it over.
     """
+
+    # How often a waiting thread checks that someone leads (only a leader that
+    # died mid-way makes this matter: normally the leader wakes it at once).
+    LEADER_CHECK_SECONDS = 0.5
 
     def __init__(self):
         self._mutex = threading.Lock()
         self._queue = []
         self._leading = False
 
-    def insert(self, db, table, row):
-        """Insert ``row`` and return its id once it is committed."""
-        slot = {"row": row, "done": threading.Event()}
+    def insert(self, db, row, earlier_keys=()):
+        """Insert the comment ``row`` and return a ``Submission`` once it is committed.
+
+        ``earlier_keys``: other keys under which the same submission may be
+        stored already (``submission_keys.keys_for``)."""
+        slot = {"row": row, "earlier_keys": list(earlier_keys), "done": threading.Event()}
         with self._mutex:
             self._queue.append(slot)
-            lead = not self._leading
-            self._leading = True
-        if lead:
-            self._commit_all(db, table)
-        slot["done"].wait()
-        if "error" in slot:
-            raise slot["error"]
-        return slot["id"]
-
-    def _commit_all(self, db, table):
-        while True:
+        while not slot["done"].is_set():
             with self._mutex:
-                batch, self._queue = self._queue, []
-                if not batch:
-                    self._leading = False
-                    return
-            try:
-                with writing(db):
-                    for slot in batch:
-                        columns = list(slot["row"])
-                        cursor = db.conn.execute(
-                            f"insert into {table} ({', '.join(columns)}) "
-                            f"values ({', '.join('?' for _ in columns)})",
-                            [slot["row"][c] for c in columns],
-                        )
-                        slot["id"] = cursor.lastrowid
-            # Rows were validated before they got here; if the batch fails
-            # anyway (disk full...), every reader in it gets the error.
-            except Exception as exc:
-                for slot in batch:
+                lead = not self._leading
+                self._leading = True
+            if lead:
+                self._commit_all(db)
+            else:
+                slot["done"].wait(self.LEADER_CHECK_SECONDS)
+        if "error" in slot:
+            error = slot["error"]
+            # A new exception per reader: one object raised in many threads
+            # would pile every thread's traceback onto one.
+            if isinstance(error, DiskFull):
+                raise DiskFull(str(error)) from error
+            raise error
+        return slot["submission"]
+
+    def _commit_all(self, db):
+        batch = []
+        try:
+            while True:
+                with self._mutex:
+                    batch, self._queue = self._queue, []
+                    if not batch:
+                        self._leading = False
+                        return
+                self._commit(db, batch)
+        except BaseException as exc:  # the leader's thread is stopping: hand over
+            for slot in batch:
+                if not slot["done"].is_set():
                     slot["error"] = exc
-            finally:
-                for slot in batch:
                     slot["done"].set()
+            with self._mutex:
+                self._leading = False
+            raise
+
+    def _commit(self, db, batch):
+        try:
+            with writing(db):
+                for slot in batch:
+                    slot["submission"] = _insert_comment(db, slot["row"], slot["earlier_keys"])
+        # Rows were validated before they got here; if the batch fails
+        # anyway (disk full...), every reader in it gets the error.
+        except BaseException as exc:
+            for slot in batch:
+                slot.pop("submission", None)  # rolled back with the rest
+                slot["error"] = exc
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            for slot in batch:
+                slot["done"].set()
+
+
+def _insert_comment(db, row, earlier_keys):
+    key = row.get("submission_key")
+    if earlier_keys:
+        marks = ", ".join("?" for _ in earlier_keys)
+        found = db.conn.execute(
+            f"select id from comments where submission_key in ({marks})", earlier_keys
+        ).fetchone()
+        if found:
+            return Submission(found[0], is_new=False)
+    columns = list(row)
+    cursor = db.conn.execute(
+        f"insert into comments ({', '.join(columns)}) "
+        f"values ({', '.join('?' for _ in columns)}) "
+        "on conflict (submission_key) do nothing",
+        [row[c] for c in columns],
+    )
+    if cursor.rowcount == 1:
+        return Submission(cursor.lastrowid, is_new=True)
+    found = db.conn.execute("select id from comments where submission_key = ?", [key])
+    return Submission(found.fetchone()[0], is_new=False)
 
 
 _group_commits = {}
@@ -362,9 +588,10 @@ def _group_commit_for(db):
         return _group_commits.setdefault(path, GroupCommit())
 
 
-def add_pending_comment(
+def add_submission(
     db,
     *,
+    submission_keys,
     post_slug,
     author_name,
     body,
@@ -375,7 +602,11 @@ def add_pending_comment(
     ip_hash=None,
     status="pending",
 ):
-    """Queue a reader's comment and return its id (committed, on disk)."""
+    """Queue a reader's comment once, however often it is submitted.
+
+    ``submission_keys``: the key to store it under, then any earlier keys of
+    the same submission (``submission_keys.keys_for``); empty for none.
+    Returns a ``Submission`` (committed, on disk); raises ``DiskFull``."""
     row = {
         "post_slug": post_slug,
         "parent_id": parent_id,
@@ -388,8 +619,14 @@ def add_pending_comment(
         "created_at": now(),
         "reason": reason,
         "ip_hash": ip_hash,
+        "submission_key": submission_keys[0] if submission_keys else None,
     }
-    return _group_commit_for(db).insert(db, "comments", row)
+    return _group_commit_for(db).insert(db, row, submission_keys[1:])
+
+
+def add_pending_comment(db, **comment):
+    """Queue a comment that carries no submission key; return its id."""
+    return add_submission(db, submission_keys=(), **comment).comment_id
 
 
 def get_comment(db, comment_id):
@@ -404,6 +641,124 @@ def comments_with_status(db, status):
         db,
         f"select * from comments where status = ? order by created_at {order}, id {order}",
         [status],
+    )
+
+
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a comment sits in every status view's order: (created_at, id)."""
+
+    created_at: str
+    id: int
+
+
+@dataclass
+class Page:
+    """One page of a status view, and where the pages before and after it start.
+
+    ``previous`` and ``next`` are None when there is no such page; otherwise
+    pass ``previous`` as ``before=`` and ``next`` as ``after=`` to ``comments_page``.
+    """
+
+    comments: list
+    previous: Position | None = None
+    next: Position | None = None
+
+
+def search_query(db, text):
+    """``text`` as an FTS5 query that matches its words literally, or "" if it has none.
+
+    Quotes, ``*``, ``NEAR``, ``OR``, parentheses and column names typed by the
+    admin are words to find, never query syntax (sqlite-utils' ``quote_fts``
+    quotes each one); control characters, which it does not handle (a NUL
+    ends the quoted string early), are spaces.
+    """
+    text = "".join(" " if ord(c) < 32 or ord(c) == 127 else c for c in text)
+    return db.quote_fts(text)
+
+
+def comments_page(
+    db,
+    status,
+    *,
+    newest_first=True,
+    post_slug=None,
+    search=None,
+    after=None,
+    before=None,
+    size=None,
+):
+    """One page of the comments in ``status``, at most ``size`` (PAGE_SIZE) of them.
+
+    Ordered by (created_at, id), newest or oldest first; optionally only one
+    post's, or only those whose name, email or text has every word of
+    ``search``. Keyset pagination: a page starts right after the ``after``
+    position (or ends right before ``before``), which the indexes on
+    (status, created_at) and (post_slug, status, created_at, id) reach
+    directly, so the last page costs what the first does (OFFSET would read
+    every comment before it), and a decision taken meanwhile shifts nothing.
+    """
+    size = size or PAGE_SIZE
+    where, params = ["status = ?"], [status]
+    if post_slug is not None:
+        where.append("post_slug = ?")
+        params.append(post_slug)
+    if search is not None:
+        query = search_query(db, search)
+        if not query:
+            return Page([])
+        where.append("id in (select rowid from comments_fts where comments_fts match ?)")
+        params.append(query)
+    forward = before is None
+    position = after if forward else before
+    # Walking back to the previous page reads the other way, then turns round.
+    descending = newest_first == forward
+
+    def read(position, descending, limit):
+        conditions = list(where)
+        values = list(params)
+        if position is not None:
+            conditions.append(f"(created_at, id) {'<' if descending else '>'} (?, ?)")
+            values += [position.created_at, position.id]
+        order = "desc" if descending else "asc"
+        return _rows(
+            db,
+            f"select * from comments where {' and '.join(conditions)} "
+            f"order by created_at {order}, id {order} limit ?",
+            [*values, limit],
+        )
+
+    rows = read(position, descending, size + 1)
+    more = len(rows) > size
+    rows = rows[:size]
+    if not forward:
+        if not more:
+            # Nothing before it: this is the first page, shown full.
+            return comments_page(
+                db, status, newest_first=newest_first, post_slug=post_slug, search=search, size=size
+            )
+        rows.reverse()
+
+    def at(row):
+        return Position(row["created_at"], row["id"])
+
+    # The page's edges: where the next page starts, and whether anything lies
+    # before it (an empty page after the last decision still links back).
+    first = at(rows[0]) if rows else position
+    last = at(rows[-1]) if rows else position
+    if forward:
+        has_previous = position is not None and bool(read(first, not newest_first, 1))
+        has_next = more
+    else:
+        has_previous = True
+        has_next = bool(read(last, newest_first, 1))
+    return Page(
+        rows,
+        previous=first if has_previous else None,
+        next=last if has_next else None,
     )
 
 
@@ -483,6 +838,9 @@ def approved_parent(db, comment_id, post_slug):
 
 
 def _record(db, comment_id, action, by, reason, post_slug):
+    """Record a decision. ``post_slug``: the post whose public pages it changes,
+    or None when readers see no difference (publishers re-render, and the
+    admin's "site is behind" banner counts, only the posts named here)."""
     db["decisions"].insert(
         {
             "comment_id": comment_id,
@@ -495,45 +853,171 @@ def _record(db, comment_id, action, by, reason, post_slug):
     )
 
 
-def set_status(db, comment_ids, status, *, by, reason):
-    """Move comments to ``status``, recording who, when and why.
+def _last_decision(db, comment_id):
+    rows = _rows(
+        db, "select * from decisions where comment_id = ? order by id desc limit 1", [comment_id]
+    )
+    return rows[0] if rows else None
 
-    Returns the slugs of the posts whose public pages change.
+
+def _check_seen(db, comment_id, comment, seen):
+    """Raise ``Refused`` unless ``comment`` is still the version the admin saw.
+
+    ``seen`` None: the caller saw no version (the console names ids only)."""
+    if comment is None:
+        last = _last_decision(db, comment_id)
+        raise NoSuchComment(comment_id) if last is None else Changed(last)
+    if seen is not None and seen != comment["version"]:
+        raise Changed(_last_decision(db, comment_id))
+
+
+def _move(db, comment, status, *, by, reason):
+    """Set one comment's status; returns the posts whose pages change."""
+    db.execute(
+        "update comments set status = ?, decided_at = ?, decided_by = ?, reason = ?, "
+        "version = version + 1 where id = ?",
+        [status, now(), by, reason, comment["id"]],
+    )
+    public = "approved" in (status, comment["status"])
+    _record(db, comment["id"], status, by, reason, comment["post_slug"] if public else None)
+    return {comment["post_slug"]} if public else set()
+
+
+def _erase(db, comment, *, by, erased):
+    """Delete one comment and its replies; returns the posts whose pages change."""
+    doomed = [comment] + _rows(db, "select * from comments where parent_id = ?", [comment["id"]])
+    public = comment["status"] == "approved"  # replies show only under an approved parent
+    for row in doomed:
+        db["comments"].delete(row["id"])
+        # Keep the fact of the decision, not the erased person's data.
+        slug = comment["post_slug"] if public else None
+        _record(db, row["id"], "deleted", by, "deleted permanently", slug)
+        erased[row["id"]] = row["author_name"]
+    return {comment["post_slug"]} if public else set()
+
+
+def _decide(db, seen, choose_action, *, by, reason, seen_required):
+    """The one loop every moderation decision goes through, inside the writers' lock:
+    read each comment, refuse it (with the reason) if it changed since ``seen``
+    or its status does not allow the action, else apply the action."""
+    report = Report()
+    with writing(db):
+        erased = {}
+        for comment_id, seen_version in seen.items():
+            comment = get_comment(db, comment_id)
+            if comment is None and comment_id in erased:
+                # A reply erased with its parent a moment ago, in this request.
+                report.outcomes.append(Outcome(comment_id, erased[comment_id]))
+                continue
+            outcome = Outcome(comment_id, comment["author_name"] if comment else "")
+            report.outcomes.append(outcome)
+            try:
+                _check_seen(db, comment_id, comment, seen_version)
+                if seen_version is None and seen_required:
+                    raise Unseen()
+                action = choose_action(comment)
+            # Refused: this comment stays as it is; the others go on.
+            except Refused as refused:
+                outcome.refused = refused
+                continue
+            if action.to is None:
+                report.changed_posts |= _erase(db, comment, by=by, erased=erased)
+            else:
+                why = reason or action.done
+                report.changed_posts |= _move(db, comment, action.to, by=by, reason=why)
+    return report
+
+
+def moderate(db, action_name, seen, *, by, reason=None, seen_required=True):
+    """Apply one action of ``moderation.ACTIONS`` to comments, recording who, when and why.
+
+    ``seen`` maps each comment id to the version the admin saw; a comment
+    that changed since, or whose status does not allow the action, is left
+    as it is. With ``seen_required=False`` (the console) a version of None
+    means "as it is now". Returns a ``moderation.Report``.
     """
+    action = ACTIONS[action_name]
+
+    def allowed(comment):
+        if action not in buttons(comment["status"]):
+            raise NotAllowed(action, comment["status"])
+        return action
+
+    return _decide(db, seen, allowed, by=by, reason=reason, seen_required=seen_required)
+
+
+def set_status(db, comment_ids, status, *, by, reason):
+    """Move comments to ``status`` by the action the table allows from each one's status.
+
+    For callers that name a status rather than an action (tests, benchmarks);
+    returns a ``moderation.Report``."""
     if status not in STATUSES:
         raise ValueError(f"unknown status {status!r}")
-    changed_posts = set()
+
+    def moving(comment):
+        action = action_moving(comment["status"], status)
+        if action is None:
+            some = next(a for a in ACTIONS.values() if a.to == status)
+            raise NotAllowed(some, comment["status"])
+        return action
+
+    seen = dict.fromkeys(comment_ids)
+    return _decide(db, seen, moving, by=by, reason=reason, seen_required=False)
+
+
+def delete_permanently(db, comment_ids, *, by):
+    """Erase comments set aside as spam or trash, and their replies; returns a Report."""
+    return moderate(db, "delete", dict.fromkeys(comment_ids), by=by, seen_required=False)
+
+
+def edit_comment(db, comment_id, *, author_name, body, by, seen):
+    """Change a comment's name or text, if it is still the version the admin saw.
+
+    Returns a Report; its ``changed_posts`` has the post if readers see the comment."""
+    report = Report()
     with writing(db):
-        for comment_id in comment_ids:
-            comment = get_comment(db, comment_id)
-            if comment is None or comment["status"] == status:
-                continue
-            db["comments"].update(
-                comment_id,
-                {"status": status, "decided_at": now(), "decided_by": by, "reason": reason},
-            )
-            _record(db, comment_id, status, by, reason, comment["post_slug"])
-            if "approved" in (status, comment["status"]):
-                changed_posts.add(comment["post_slug"])
-    return changed_posts
+        comment = get_comment(db, comment_id)
+        outcome = Outcome(comment_id, comment["author_name"] if comment else "")
+        report.outcomes.append(outcome)
+        try:
+            _check_seen(db, comment_id, comment, seen)
+            if seen is None:
+                raise Unseen()
+        except Refused as refused:
+            outcome.refused = refused
+            return report
+        db.execute(
+            "update comments set author_name = ?, body = ?, version = version + 1 where id = ?",
+            [author_name, body, comment_id],
+        )
+        public = comment["status"] == "approved"
+        slug = comment["post_slug"] if public else None
+        _record(db, comment_id, "edit", by, "edited by the admin", slug)
+        if public:
+            report.changed_posts.add(comment["post_slug"])
+    return report
 
 
-def edit_comment(db, comment_id, *, author_name, body, by):
-    """Change a comment's name or text; returns the post slug if readers see it."""
-    comment = get_comment(db, comment_id)
-    if comment is None:
-        return None
+def add_author_reply(db, parent_id, *, author_name, body, by):
+    """Publish the author's reply to an approved comment at once.
+
+    Replies are one level deep: a reply to a reply answers its parent. Refused
+    if that comment is no longer approved. Returns a Report with ``new_id``."""
+    report = Report()
     with writing(db):
-        db["comments"].update(comment_id, {"author_name": author_name, "body": body})
-        _record(db, comment_id, "edit", by, "edited by the admin", comment["post_slug"])
-    return comment["post_slug"] if comment["status"] == "approved" else None
-
-
-def add_author_reply(db, parent, *, author_name, body, by):
-    """Publish the author's reply to ``parent`` at once; returns its id."""
-    top = parent if not parent["parent_id"] else get_comment(db, parent["parent_id"])
-    with writing(db):
-        comment_id = (
+        parent = get_comment(db, parent_id)
+        top = get_comment(db, parent["parent_id"]) if parent and parent["parent_id"] else parent
+        top_id = parent["parent_id"] if parent and parent["parent_id"] else parent_id
+        outcome = Outcome(top_id, top["author_name"] if top else "")
+        report.outcomes.append(outcome)
+        try:
+            _check_seen(db, top_id, top, None)
+            if top["status"] != "approved":
+                raise Changed(_last_decision(db, top_id))
+        except Refused as refused:
+            outcome.refused = refused
+            return report
+        report.new_id = (
             db["comments"]
             .insert(
                 {
@@ -553,36 +1037,19 @@ def add_author_reply(db, parent, *, author_name, body, by):
             )
             .last_pk
         )
-        _record(db, comment_id, "approved", by, "reply by the author", top["post_slug"])
-    return comment_id
-
-
-def delete_permanently(db, comment_ids, *, by):
-    """Erase comments (and their replies) for good; returns the posts that change."""
-    changed_posts = set()
-    with writing(db):
-        for comment_id in comment_ids:
-            comment = get_comment(db, comment_id)
-            if comment is None:
-                continue
-            if comment["status"] == "approved":
-                changed_posts.add(comment["post_slug"])
-            ids = [comment_id] + [
-                r["id"]
-                for r in db.query("select id from comments where parent_id = ?", [comment_id])
-            ]
-            for doomed in ids:
-                db["comments"].delete(doomed)
-                # Keep the fact of the decision, not the erased person's data.
-                _record(db, doomed, "deleted", by, "deleted permanently", comment["post_slug"])
-    return changed_posts
+        _record(db, report.new_id, "approved", by, "reply by the author", top["post_slug"])
+        report.changed_posts.add(top["post_slug"])
+    return report
 
 
 def forget_old_ip_hashes(db, days=IP_HASH_DAYS):
+    """Forget the senders' address hashes, and the submission keys derived from
+    them (``submission_keys``: only needed for minutes), after ``days`` days."""
     cutoff = (datetime.now(UTC) - timedelta(days=days)).isoformat(timespec="seconds")
     with writing(db):
         db.execute(
-            "update comments set ip_hash = null where ip_hash is not null and created_at < ?",
+            "update comments set ip_hash = null, submission_key = null "
+            "where (ip_hash is not null or submission_key is not null) and created_at < ?",
             [cutoff],
         )
 
@@ -591,22 +1058,39 @@ def decisions_for(db, comment_id):
     return _rows(db, "select * from decisions where comment_id = ? order by id", [comment_id])
 
 
+# The version is this database's concurrency token (``moderate``), the submission
+# key a retry detector: neither is data. Exports leave them out; imports give
+# each row a new version.
+NOT_EXPORTED = {"version", "submission_key"}
+
+
 def export_comments(db):
-    return _rows(db, "select * from comments order by id")
+    """Every comment, without what is no part of it: the version (a concurrency
+    token) and the submission key (it only recognises a retry in the minutes
+    after it was sent)."""
+    columns = [c for c in db["comments"].columns_dict if c not in NOT_EXPORTED]
+    return _rows(db, f"select {', '.join(columns)} from comments order by id")
 
 
 def import_comments(db, rows, *, by="console import"):
     """Insert exported comments, keeping ids; existing ids are replaced. Returns the count.
 
     Each is recorded as a decision: publishers catch up on the posts that
-    have decisions (``posts_decided_since``)."""
+    have decisions (``posts_decided_since``). A replaced comment gets a new
+    version, so an admin's page that showed the old one cannot act on it."""
     with writing(db):
+        versioned = []
         for row in rows:
             replaced = get_comment(db, row["id"])
+            decided = db.execute(
+                "select count(*) from decisions where comment_id = ?", [row["id"]]
+            ).fetchone()[0]
+            version = 1 + max(replaced["version"] if replaced else 0, decided)
             if replaced and replaced["post_slug"] != row["post_slug"]:
                 _record(db, row["id"], "imported", by, "moved by an import", replaced["post_slug"])
             _record(db, row["id"], "imported", by, "imported", row["post_slug"])
-        db["comments"].insert_all(rows, pk="id", replace=True)
+            versioned.append({**row, "version": version})
+        db["comments"].insert_all(versioned, pk="id", replace=True)
     return len(rows)
 
 

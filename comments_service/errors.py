@@ -1,13 +1,11 @@
 """Errors, translated once at the edge: JSON for the page's script, a page in the
 site's look for everyone else, always with a sentence a person can act on."""
 
-import errno
-import sqlite3
-
 from flask import jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from comments_service import site
+from comments_service.db import disk_is_full
 
 MESSAGES = {
     400: "The request was not understood. Please go back and try again.",
@@ -21,6 +19,7 @@ MESSAGES = {
 }
 # How long a client should wait before retrying after a 503 (seconds).
 RETRY_AFTER_FULL_DISK = 120
+RETRY_LATER = {"Retry-After": str(RETRY_AFTER_FULL_DISK)}
 
 
 def wants_json():
@@ -41,21 +40,12 @@ def handle_http_error(error: HTTPException):
     return error_response(error.code, message)
 
 
-def disk_is_full(exc):
-    """True for SQLite's "database or disk is full" and the system's ENOSPC."""
-    if isinstance(exc, sqlite3.OperationalError):
-        return "full" in str(exc)
-    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
-
-
 def handle_unexpected_error(error):
     """Any unhandled exception: Flask has logged the traceback; the client gets
     a sentence in its own format, never the traceback."""
     original = getattr(error, "original_exception", None)
     if original is not None and disk_is_full(original):
-        response = error_response(503, MESSAGES[503])
-        response = response[0], response[1], {"Retry-After": str(RETRY_AFTER_FULL_DISK)}
-        return response
+        return (*error_response(503, MESSAGES[503]), RETRY_LATER)
     return error_response(500, MESSAGES[500])
 
 

@@ -6,14 +6,20 @@ check in ``same_origin.py`` instead. Every admin form is a flask-wtf form with
 its CSRF token.
 """
 
+import re
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from flask_wtf import FlaskForm
 from wtforms import (
+    Field,
     Form,
     HiddenField,
     IntegerField,
     PasswordField,
+    SearchField,
+    SelectChoice,
+    SelectField,
     StringField,
     TextAreaField,
     ValidationError,
@@ -26,7 +32,10 @@ from wtforms.validators import (
     NumberRange,
     Optional,
 )
+from wtforms.widgets import HiddenInput
 
+from comments_service import submission_keys
+from comments_service.db import Position
 from comments_service.render import clean_line, clean_text
 
 NAME_MAX = 100
@@ -35,6 +44,7 @@ WEBSITE_MAX = 200
 BODY_MIN, BODY_MAX = 2, 5000
 # The largest id SQLite can store: a bigger one is no comment (and would overflow).
 MAX_ID = 2**63 - 1
+SEARCH_MAX = 200
 
 
 def http_url(form, field):
@@ -108,6 +118,9 @@ class CommentForm(Form):
     )
     # Honeypot: hidden from people (CSS and aria-hidden), filled in by bots.
     homepage = StringField()
+    # Sent by the page's script, or by a form the service rendered; a malformed
+    # one is None, never an error (see submission_keys).
+    submission_key = HiddenField(filters=[submission_keys.client_key])
 
     def values(self):
         """What the reader typed, to put back in the form after an error."""
@@ -134,6 +147,9 @@ class ModerationForm(FlaskForm):
 
 
 class EditCommentForm(FlaskForm):
+    # The version of the comment the form was loaded at: a Save after another
+    # admin's decision or edit is refused instead of overwriting it.
+    seen = IntegerField(widget=HiddenInput(), validators=[Optional()])
     author_name = StringField(
         "Name", filters=[strip_line], validators=[DataRequired(), Length(max=NAME_MAX)]
     )
@@ -148,3 +164,84 @@ class ReplyForm(FlaskForm):
         filters=[strip_text],
         validators=[DataRequired(message="Write a reply first."), Length(BODY_MIN, BODY_MAX)],
     )
+
+
+ORDERS = {"newest": "Newest first", "oldest": "Oldest first"}
+BROKEN_PAGE_LINK = "That page link is broken: start again from the first page."
+
+
+class PositionField(Field):
+    """A page link's position in a status view, written ``created_at,id``
+    (``position_text``); its data is a ``db.Position`` or None."""
+
+    def _value(self):
+        return position_text(self.data) if self.data else ""
+
+    def process_formdata(self, valuelist):
+        self.data = None
+        if not valuelist or not valuelist[0]:
+            return
+        created_at, _, raw_id = valuelist[0].rpartition(",")
+        # Digits only: int() would also take "+1", " 1" and "1_000".
+        if not re.fullmatch(r"[0-9]{1,19}", raw_id) or not 0 < int(raw_id) <= MAX_ID:
+            raise ValueError(BROKEN_PAGE_LINK)
+        try:
+            datetime.fromisoformat(created_at)  # every stored created_at is one
+        except ValueError:
+            raise ValueError(BROKEN_PAGE_LINK) from None
+        self.data = Position(created_at, int(raw_id))
+
+
+def position_text(position):
+    return f"{position.created_at},{position.id}"
+
+
+class ListFilterForm(Form):
+    """What a status view shows: a search, one post, the order, and the page.
+
+    Read from the query string (a GET form that changes nothing, so it has no
+    CSRF token). The posts to choose from are the registry's (``offer_posts``).
+    """
+
+    q = SearchField(
+        "Search",
+        filters=[strip_line],
+        render_kw={"maxlength": SEARCH_MAX},
+        validators=[
+            Optional(),
+            Length(max=SEARCH_MAX, message=f"Search for at most {SEARCH_MAX} characters."),
+        ],
+    )
+    post = SelectField("Post", choices=[], validate_choice=False)
+    order = SelectField(
+        "Order",
+        choices=[SelectChoice(value, label) for value, label in ORDERS.items()],
+        default="newest",
+        validate_choice=False,  # validate_order says it in words
+    )
+    after = PositionField()
+    before = PositionField()
+
+    def offer_posts(self, posts_by_slug):
+        self.post.choices = [SelectChoice("", "All posts")] + [
+            SelectChoice(slug, post["title"]) for slug, post in posts_by_slug.items()
+        ]
+
+    def validate_post(self, field):
+        if field.data and field.data not in {choice.value for choice in field.choices}:
+            raise ValidationError("There is no such post on the site: choose one from the list.")
+
+    def validate_order(self, field):
+        if field.data not in ORDERS:
+            raise ValidationError("Choose newest or oldest first.")
+
+    def validate_before(self, field):
+        if field.data and self.after.data:
+            raise ValidationError(BROKEN_PAGE_LINK)
+
+    def chosen(self):
+        """The filters chosen (not the page), for links that keep them."""
+        chosen = {"q": self.q.data, "post": self.post.data}
+        if self.order.data != self.order.default:
+            chosen["order"] = self.order.data
+        return {name: value for name, value in chosen.items() if value}

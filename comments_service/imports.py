@@ -47,6 +47,7 @@ from urllib.parse import unquote, urlsplit
 from email_validator import EmailNotValidError, validate_email
 
 from comments_service import db, registry
+from comments_service.moderation import STATUSES
 from comments_service.forms import BODY_MAX, BODY_MIN, EMAIL_MAX, MAX_ID, NAME_MAX, WEBSITE_MAX
 from comments_service.render import clean_line, clean_text, safe_website
 
@@ -59,7 +60,7 @@ def checked_comment(fields):
     ``fields`` has post_slug, author_name, email, website, body, status and
     created_at; returns them cleaned, or raises ``ValueError`` saying why not.
     """
-    if fields["status"] not in db.STATUSES:
+    if fields["status"] not in STATUSES:
         raise ValueError(f"unknown status {fields['status']!r}")
     name = clean_line(fields["author_name"])
     if not name:

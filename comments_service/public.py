@@ -8,8 +8,14 @@ sound). Admin forms, which have sessions, use flask-wtf tokens.
 
 A valid comment is stored as ``pending``; its text is shown to nobody until
 the admin approves it. With ``Accept: application/json`` the answers are
-202 / 400 / 403 / 404 / 429 JSON for the page's script; otherwise HTML pages
-in the site's look.
+202 / 400 / 403 / 404 / 429 / 503 JSON for the page's script; otherwise HTML
+pages in the site's look.
+
+A submission is stored once however often it is sent: a retry (the reader's
+connection dropped after we stored it) gets the same answer as the first
+time and no second row; see ``submission_keys`` for how a retry is
+recognised. With the disk full nothing is stored: 503 with ``Retry-After``,
+JSON for the script, else the form again with everything typed in it.
 """
 
 import re
@@ -18,19 +24,21 @@ from flask import (
     Blueprint,
     abort,
     current_app,
+    g,
     jsonify,
+    make_response,
     redirect,
     render_template,
     request,
     url_for,
 )
 
-from comments_service import db, registry
-from comments_service.errors import error_response, wants_json
+from comments_service import db, registry, submission_keys
+from comments_service.errors import MESSAGES, RETRY_LATER, error_response, wants_json
 from comments_service.extensions import csrf, limiter
 from comments_service.forms import MAX_ID, CommentForm
 from comments_service.notify import notifications_enabled, notify_new_comment
-from comments_service.render import count_links, render_comment
+from comments_service.render import count_links, display_comment
 from comments_service.same_origin import refuse_cross_site_posts
 
 bp = Blueprint("public", __name__, url_prefix="/comments")
@@ -61,10 +69,15 @@ def comment_rate_limit():
     return current_app.config["COMMENT_RATE_LIMIT"]
 
 
+def counts_against_the_limit(response):
+    # Only comments stored count: neither a reader fixing a typo after an
+    # error nor the retry of a comment already stored is throttled.
+    return response.status_code in (202, 303) and not g.get("repeated_submission")
+
+
 @bp.post("/")
 @csrf.exempt  # cached static pages carry no token: see the module docstring
-# Only accepted comments count: a reader fixing a typo after an error is not throttled.
-@limiter.limit(comment_rate_limit, deduct_when=lambda response: response.status_code in (202, 303))
+@limiter.limit(comment_rate_limit, deduct_when=counts_against_the_limit)
 def submit():
     form = CommentForm(request.form)
     post = registry.find_post(form.post_slug.data or "")
@@ -83,14 +96,9 @@ def submit():
     if not valid:
         if wants_json():
             return jsonify(errors=form.first_errors()), 400
-        return render_template(
-            "comments/form_page.html",
-            post=post,
-            parent=parent_for_display(form.parent_id.data, post),
-            values=form.values(),
-            errors=form.first_errors(),
-            title="Please check your comment",
-        ), 400
+        return form_page(
+            form, post, 400, title="Please check your comment", errors=form.first_errors()
+        )
 
     ip_hash = db.hash_ip(current_app.config["SECRET_KEY"], request.remote_addr)
     fields = dict(
@@ -106,20 +114,59 @@ def submit():
         # A bot filled the hidden field. Keep it out of the queue (spam is
         # reversible if a person was wrong-footed) and answer as usual so
         # the bot learns nothing.
-        db.add_pending_comment(db.get_db(), **fields, status="spam", reason="honeypot filled")
+        status, reason = "spam", "honeypot filled"
     else:
-        reason = held_reason(form.body.data)
-        comment_id = db.add_pending_comment(db.get_db(), **fields, reason=reason)
-        if notifications_enabled(current_app.config):
-            notify_new_comment(
-                current_app.config,
-                {**fields, "id": comment_id, "reason": reason},
-                post["title"],
-                admin_queue_url(),
-            )
+        status, reason = "pending", held_reason(form.body.data)
+    keys = submission_keys.keys_for(fields, form.submission_key.data)
+    try:
+        submission = db.add_submission(
+            db.get_db(), submission_keys=keys, **fields, status=status, reason=reason
+        )
+    except db.DiskFull:
+        if wants_json():
+            return jsonify(error=MESSAGES[503]), 503, RETRY_LATER
+        response = form_page(
+            form, post, 503, title="Your comment could not be saved yet", problem=MESSAGES[503]
+        )
+        response.headers.update(RETRY_LATER)
+        return response
+    g.repeated_submission = not submission.is_new
+    if submission.is_new and status == "pending" and notifications_enabled(current_app.config):
+        notify_new_comment(
+            current_app.config,
+            {**fields, "id": submission.comment_id, "reason": reason},
+            post["title"],
+            admin_queue_url(),
+        )
     if wants_json():
         return jsonify(status="pending", message=CONFIRMATION), 202
     return redirect(url_for(".thanks", post=post["slug"]), 303)
+
+
+def form_page(form, post, status, *, title, errors=None, problem=None):
+    """The form on a page of its own, with what the reader typed, for another try."""
+    return fresh_form_page(
+        render_template(
+            "comments/form_page.html",
+            post=post,
+            parent=parent_for_display(form.parent_id.data, post),
+            values=form.values(),
+            errors=errors or {},
+            problem=problem,
+            title=title,
+            # The key of this attempt, if it had one: sending again is a retry.
+            submission_key=form.submission_key.data or submission_keys.new_client_key(),
+        ),
+        status,
+    )
+
+
+def fresh_form_page(html, status=200):
+    # The page carries a submission key of its own: a stored copy shown to
+    # someone else would give them the same key.
+    response = make_response(html, status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def admin_queue_url():
@@ -129,13 +176,11 @@ def admin_queue_url():
 
 
 def parent_for_display(parent_id, post):
-    """The approved comment a reply answers, rendered, or None."""
+    """The approved comment a reply answers, as the static page shows it, or None."""
     if not parent_id or not 0 < parent_id <= MAX_ID:  # beyond SQLite's range: none
         return None
     parent = db.approved_parent(db.get_db(), parent_id, post["slug"])
-    if parent:
-        parent = {**parent, "body_html": render_comment(parent["body"])}
-    return parent
+    return display_comment(parent) if parent else None
 
 
 @bp.get("/thanks")
@@ -153,11 +198,14 @@ def reply(comment_id):
     post = registry.find_post(comment["post_slug"]) if comment else None
     if post is None or comment["status"] != "approved" or not post["comments_open"]:
         abort(404)
-    return render_template(
-        "comments/form_page.html",
-        post=post,
-        parent=parent_for_display(comment_id, post),
-        values={"parent_id": comment_id},
-        errors={},
-        title=f"Reply to {comment['author_name']}",
+    return fresh_form_page(
+        render_template(
+            "comments/form_page.html",
+            post=post,
+            parent=parent_for_display(comment_id, post),
+            values={"parent_id": comment_id},
+            errors={},
+            title=f"Reply to {comment['author_name']}",
+            submission_key=submission_keys.new_client_key(),
+        )
     )

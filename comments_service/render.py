@@ -297,10 +297,16 @@ def safe_website(url):
     return url if re.match(r"https?://[^\s/]", url, re.IGNORECASE) else ""
 
 
-def display_comment(row):
-    """What the comment templates need from a stored comment."""
+def display_comment(row, *, private=False):
+    """What the templates need from a stored comment: the one view of a comment.
+
+    The static pages, the reply page readers see and every admin page use it,
+    so a comment reads the same everywhere (same date, same cleaned website).
+    With ``private``, also what only the admin sees: email, status, the last
+    decision and the version the admin's forms send back.
+    """
     created = datetime.fromisoformat(row["created_at"])
-    return {
+    view = {
         "id": row["id"],
         "parent_id": row.get("parent_id"),
         "author_name": clean_line(row["author_name"]),
@@ -311,6 +317,16 @@ def display_comment(row):
         "body_html": render_comment(row["body"]),
         "replies": [],
     }
+    if private:
+        view.update(
+            post_slug=row["post_slug"],
+            email=row.get("email") or "",
+            status=row["status"],
+            reason=row.get("reason"),
+            decided_by=row.get("decided_by"),
+            version=row["version"],
+        )
+    return view
 
 
 def comment_threads(rows):

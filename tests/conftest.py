@@ -1,4 +1,5 @@
-"""Shared fixtures: the built sample site, the Flask app and client, a browser."""
+"""Shared fixtures: the test site (built from tests/fixtures/site/, never from
+the author's content/), the Flask app and client, a browser."""
 
 import os
 import shutil
@@ -8,22 +9,26 @@ import pytest
 from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
 
-from comments_service import create_app, db
+from comments_service import config, create_app, db
 from comments_service.extensions import limiter
 from comments_service.static_site.build import build_site
 from comments_service.static_site.warm import WarmPublisher
 from support import (
     CHROMIUM_ARGS,
     ORIGIN,
-    ROOT,
     TEST_PASSWORD_HASH,
     AdminSession,
     Site,
+    copy_project,
 )
 
 # The suite runs as a developer's checkout does (development paths, pelicanconf.py,
 # no releases); a test of production says BLOG_ENV=production itself.
 os.environ["BLOG_ENV"] = "development"
+# The author's database and releases are not the tests' either: a test that
+# needs one sets it (a build reads COMMENTS_DB for its approved comments).
+os.environ.pop("COMMENTS_DB", None)
+os.environ.pop("SITE_ROOT", None)
 
 
 @pytest.fixture(autouse=True)
@@ -36,32 +41,44 @@ def no_background_builds_after_a_test():
         publisher.cancel_pending()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def fixture_project(tmp_path_factory):
+    """The project the whole suite runs in: theme and settings as they are,
+    content/ from tests/fixtures/site/ (``support.copy_project``). Read-only:
+    a test that changes sources takes ``project_copy``.
+
+    The service finds its settings file, theme and default paths under
+    ``config.PROJECT_ROOT``; pointing it here makes every app a test creates
+    (and every publish it triggers) build the test posts, never content/.
+    """
+    project = copy_project(tmp_path_factory.mktemp("project"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(config, "PROJECT_ROOT", project)
+        yield project
+
+
 @pytest.fixture(scope="session")
-def site(tmp_path_factory):
-    """The sample site, built once per test session with the development settings."""
+def site(tmp_path_factory, fixture_project):
+    """The test site, built once per test session with the development settings."""
     output = tmp_path_factory.mktemp("site") / "output"
-    build_site(ROOT / "pelicanconf.py", output, {"SITE_ORIGIN": ORIGIN})
+    build_site(fixture_project / "pelicanconf.py", output, {"SITE_ORIGIN": ORIGIN})
     return Site(output)
 
 
 @pytest.fixture(scope="session")
-def published_site(tmp_path_factory):
-    """The sample site built for production (`make publish`), with absolute URLs."""
+def published_site(tmp_path_factory, fixture_project):
+    """The test site built for production (`make publish`), with absolute URLs."""
     output = tmp_path_factory.mktemp("published") / "output"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SITE_URL", ORIGIN)
-        build_site(ROOT / "publishconf.py", output)
+        build_site(fixture_project / "publishconf.py", output)
     return Site(output)
 
 
 @pytest.fixture
 def project_copy(tmp_path):
-    """A copy of the author's files (content, theme, settings) to change freely."""
-    for name in ("content", "theme"):
-        shutil.copytree(ROOT / name, tmp_path / name)
-    for name in ("pelicanconf.py", "publishconf.py"):
-        shutil.copy(ROOT / name, tmp_path / name)
-    return tmp_path
+    """A copy of the project (the test posts, theme, settings) to change freely."""
+    return copy_project(tmp_path)
 
 
 @pytest.fixture
@@ -168,12 +185,14 @@ def comment_server(site, tmp_path):
 
 
 @pytest.fixture
-def warm_site(tmp_path):
-    """A warm publisher over the sample site built into tmp_path/live, its
+def warm_site(tmp_path, fixture_project):
+    """A warm publisher over the test site built into tmp_path/live, its
     database (open), and tmp_path."""
     db_path = tmp_path / "comments.db"
     db.connect(db_path).close()
-    publisher = WarmPublisher.for_folder(ROOT / "pelicanconf.py", tmp_path / "live", db_path)
+    publisher = WarmPublisher.for_folder(
+        fixture_project / "pelicanconf.py", tmp_path / "live", db_path
+    )
     publisher.full_build()
     database = db.connect(db_path)
     yield publisher, database, tmp_path

@@ -1,18 +1,36 @@
-"""Test helpers: the built site read as a browser would, a closing test
-client, and the author's Markdown headers (so site tests compare the built site
-with the sources instead of with numbers copied into the tests)."""
+"""Test helpers: the built site read as a browser would, the admin's session,
+a copy of the project over the test posts, and those posts' Markdown headers
+(so site tests compare the built site with the sources instead of with
+numbers copied into the tests).
 
+The suite never builds the author's ``content/`` (one smoke test in
+``test_authors_content.py`` aside): its posts, pages and images are
+``tests/fixtures/site/content/``, ours to change for what a test needs, so
+writing, editing or deleting a post never changes a test's outcome. Build
+from the ``fixture_project`` fixture (read-only) or ``project_copy`` (to
+change), never from ``ROOT / "pelicanconf.py"``, whose content/ is the author's.
+"""
+
+import os
+import shutil
+import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from bs4 import BeautifulSoup
 
+from comments_service.static_site.releases import SOURCES
+
 ROOT = Path(__file__).resolve().parent.parent
+# The test site's Markdown posts and pages, and their images.
+FIXTURE_CONTENT = ROOT / "tests" / "fixtures" / "site" / "content"
 ORIGIN = "https://careers.example"
 # Cheap hashes keep the suite fast; test_admin checks the production default.
 TEST_PASSWORD_HASH = "scrypt:1024:8:1"
 ADMIN_USER, ADMIN_PASSWORD = "editor", "a-long-test-password"
+# A post of the test site (tests/fixtures/site/README.md says what each is for).
 MENTOR_SLUG = "meet-mentors-through-informational-interviews"
 MENTOR_URL = "/2022/12/meet-mentors-through-informational-interviews/"
 CHROMIUM_ARGS = [
@@ -47,6 +65,20 @@ class Site:
         return sorted(self.path.rglob("*.html"))
 
 
+def wait_until_true(page, expression, timeout=30):
+    """Poll the JavaScript ``expression`` in a browser page until it is truthy
+    (a functional wait, not a speed check).
+
+    Not ``page.wait_for_function``: its poller compiles the expression with
+    eval() inside the page, which the site's Content-Security-Policy (no
+    'unsafe-eval') refuses as soon as a first check is false; ``page.evaluate``
+    is not subject to the page's policy."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"still false after {timeout} s: {expression}"
+        page.wait_for_timeout(100)
+
+
 def csrf_token(client, path):
     """The CSRF token of the form on an admin page."""
     page = BeautifulSoup(client.get(path).get_data(as_text=True), "html.parser")
@@ -54,35 +86,87 @@ def csrf_token(client, path):
 
 
 class AdminSession:
-    """Creates the test admin and drives the admin pages like a person would."""
+    """Creates an admin (the test admin by default) and drives the admin pages
+    like a person would."""
 
-    def __init__(self, app, client):
+    def __init__(self, app, client, username=ADMIN_USER, password=ADMIN_PASSWORD):
         self.app, self.client = app, client
+        self.username, self.password = username, password
         with app.app_context():
             from comments_service import cli, db
 
-            cli.set_admin_password(db.get_db(), ADMIN_USER, ADMIN_PASSWORD)
+            cli.set_admin_password(db.get_db(), username, password)
 
-    def login(self, username=ADMIN_USER, password=ADMIN_PASSWORD):
+    def login(self, username=None, password=None):
         token = csrf_token(self.client, "/admin/login")
         return self.client.post(
             "/admin/login",
-            data={"username": username, "password": password, "csrf_token": token},
+            data={
+                "username": username or self.username,
+                "password": password or self.password,
+                "csrf_token": token,
+            },
         )
 
-    def act(self, action, *ids, view="pending", bulk=False):
-        """Press a moderation button (or tick ids and press a bulk button)."""
-        path = "/admin/" if view == "pending" else f"/admin/{view}"
-        data = {"csrf_token": csrf_token(self.client, path), "view": view}
+    def seen(self, view="pending", page=None):
+        """{id: version} of the comments a status view shows, as its form sends them."""
+        if page is None:
+            page = self.client.get(view_path(view)).get_data(as_text=True)
+        return {
+            int(field["name"].removeprefix("seen-")): int(field["value"])
+            for field in BeautifulSoup(page, "html.parser").select('input[name^="seen-"]')
+        }
+
+    def form(self, action, *ids, view="pending", bulk=False, seen=None):
+        """The moderation form a press of a button sends, from the page as it is now.
+
+        ``seen`` ({id: version}) replaces the versions the page shows: what a
+        page loaded earlier sends."""
+        page = self.client.get(view_path(view)).get_data(as_text=True)
+        token = BeautifulSoup(page, "html.parser").select_one('input[name="csrf_token"]')["value"]
+        data = {"csrf_token": token, "view": view}
+        shown = {**self.seen(page=page), **(seen or {})}
+        data.update({f"seen-{i}": str(version) for i, version in shown.items()})
         if bulk:
             data.update(bulk=action, ids=[str(i) for i in ids])
         else:
             data["action"] = f"{action}:{ids[0]}"
+        return data
+
+    def act(self, action, *ids, view="pending", bulk=False, seen=None):
+        """Press a moderation button (or tick ids and press a bulk button)."""
+        data = self.form(action, *ids, view=view, bulk=bulk, seen=seen)
         return self.client.post("/admin/moderate", data=data)
 
+    def edit(self, comment_id, **fields):
+        """Open a comment's edit page and save it with ``fields`` changed, sending
+        the hidden fields (CSRF token, the version seen) the page carries."""
+        path = f"/admin/comments/{comment_id}/edit"
+        page = BeautifulSoup(self.client.get(path).get_data(as_text=True), "html.parser")
+        data = {field["name"]: field.get("value", "") for field in page.select("input[name]")}
+        data["body"] = page.select_one("textarea[name=body]").get_text()
+        return self.client.post(path, data={**data, **fields})
 
-def submit_comment(client, json=True, headers=None, **fields):
-    """Post the comment form as a reader's browser would (same-origin)."""
+    def messages(self, path="/admin/"):
+        """The flashed messages a page shows, as text (reading them uses them up);
+        not the banner saying whether the live site is up to date."""
+        page = BeautifulSoup(self.client.get(path).get_data(as_text=True), "html.parser")
+        return [" ".join(m.get_text(" ").split()) for m in page.select(".flash:not(.site-state)")]
+
+
+def view_path(view):
+    return "/admin/" if view == "pending" else f"/admin/{view}"
+
+
+NEW_KEY = object()
+
+
+def submit_comment(client, json=True, headers=None, submission_key=NEW_KEY, **fields):
+    """Post the comment form as a reader's browser would (same-origin).
+
+    Each call is a new submission: it carries a new submission key, as the
+    page's script sends; pass a key to send one again (a retry), or None to
+    post as a static page without JavaScript does (no key)."""
     data = {
         "post_slug": MENTOR_SLUG,
         "name": "Ada Reader",
@@ -91,13 +175,45 @@ def submit_comment(client, json=True, headers=None, **fields):
         "body": "This helped me prepare for my first informational interview.",
         **fields,
     }
+    if submission_key is NEW_KEY:
+        submission_key = str(uuid.uuid4())
+    if submission_key is not None:
+        data["submission_key"] = submission_key
     all_headers = {"Sec-Fetch-Site": "same-origin", **(headers or {})}
     if json:
         all_headers["Accept"] = "application/json"
     return client.post("/comments/", data=data, headers=all_headers)
 
 
-POSTS_DIR = ROOT / "content" / "posts"
+def copy_project(destination, code=False):
+    """Copy the project's sources (``releases.SOURCES``: theme and settings as
+    they are, ``content/`` from the test posts) into ``destination``.
+
+    With ``code``, the service's code too, for subprocesses run with
+    ``project_env``: the service finds its project (``config.PROJECT_ROOT``)
+    beside its own code, so only a copy of the code builds the copy's posts.
+    """
+    destination = Path(destination)
+    destination.mkdir(parents=True, exist_ok=True)
+    for name in SOURCES:
+        source = FIXTURE_CONTENT if name == "content" else ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, destination / name)
+        else:
+            shutil.copy(source, destination / name)
+    if code:
+        ignore = shutil.ignore_patterns("__pycache__")
+        shutil.copytree(ROOT / "comments_service", destination / "comments_service", ignore=ignore)
+    return destination
+
+
+def project_env(project, env):
+    """``env`` for a subprocess that runs the code of ``copy_project(project, code=True)``."""
+    paths = [str(project), env.get("PYTHONPATH", "")]
+    return {**env, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+
+
+POSTS_DIR = FIXTURE_CONTENT / "posts"
 
 
 @dataclass

@@ -1,6 +1,8 @@
 """Comments in a real browser: a reader with and without JavaScript, the admin
 approving and taking back, and axe-core on every page the service renders."""
 
+import re
+
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
@@ -75,6 +77,55 @@ def test_with_javascript_errors_show_per_field_and_nothing_typed_is_lost(page, c
     page.get_by_role("button", name="Submit").click()
     page.get_by_role("status").filter(has_text="awaiting approval").wait_for()
     assert page.locator(".error").count() == 0
+
+
+class LosingAnswers:
+    """A network that delivers the first ``lose`` comment posts to the service
+    but drops their answers (a connection reset on the way back)."""
+
+    def __init__(self, lose):
+        self.lose = lose
+        self.keys = []
+
+    def __call__(self, route):
+        body = route.request.post_data_buffer or b""
+        key = re.search(rb'name="submission_key"\r\n\r\n([^\r]*)\r\n', body)
+        self.keys.append(key[1].decode() if key else None)
+        if len(self.keys) <= self.lose:
+            route.fetch()  # the service gets it, and stores the comment
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+
+def test_a_lost_answer_is_sent_again_by_the_script_and_stored_once(page, comment_server):
+    app = comment_server
+    network = LosingAnswers(lose=1)
+    page.route("**/comments/", network)
+    page.goto(app.base_url + MENTOR_URL)
+    fill_comment(page)
+    page.get_by_role("button", name="Submit").click()
+    page.get_by_role("status").filter(has_text="awaiting approval").wait_for()
+    assert len(network.keys) == 2
+    assert network.keys[0] and network.keys[0] == network.keys[1]
+    assert [c["author_name"] for c in stored(app)] == ["Grace Reader"]
+
+
+def test_when_every_try_is_lost_the_reader_sends_again_and_it_is_stored_once(page, comment_server):
+    app = comment_server
+    network = LosingAnswers(lose=3)  # the first try and the script's two retries
+    page.route("**/comments/", network)
+    page.goto(app.base_url + MENTOR_URL)
+    fill_comment(page)
+    page.get_by_role("button", name="Submit").click()
+    page.get_by_role("status").filter(has_text="could not be sent").wait_for()
+    assert page.get_by_label("Comment", exact=True).input_value() == (
+        "The thank-you note advice is gold."
+    )
+    page.get_by_role("button", name="Submit").click()
+    page.get_by_role("status").filter(has_text="awaiting approval").wait_for()
+    assert len(network.keys) == 4 and len(set(network.keys)) == 1
+    assert len(stored(app)) == 1
 
 
 @pytest.mark.parametrize("reader", ["no_js_page", "blocked_script_page"])

@@ -10,7 +10,7 @@ from pelican.settings import get_settings_from_file
 from comments_service import create_app, db
 from comments_service.extensions import limiter
 from comments_service.static_site.build import build_site
-from support import MENTOR_URL, ROOT
+from support import MENTOR_URL, wait_until_true
 
 # A stand-in for a third-party analytics script, served by the test site so
 # that no request leaves the machine. It sets a cookie, as trackers do.
@@ -24,10 +24,10 @@ ANALYTICS_COOKIE = {
 }
 
 
-def build_with_analytics(output, mode):
-    SITE_COOKIES = get_settings_from_file(str(ROOT / "pelicanconf.py"))["SITE_COOKIES"]
+def build_with_analytics(project, output, mode):
+    SITE_COOKIES = get_settings_from_file(str(project / "pelicanconf.py"))["SITE_COOKIES"]
     build_site(
-        ROOT / "pelicanconf.py",
+        project / "pelicanconf.py",
         output,
         {
             "CONSENT_MODE": mode,
@@ -38,8 +38,8 @@ def build_with_analytics(output, mode):
     (output / "fake-analytics.js").write_text(FAKE_ANALYTICS)
 
 
-def start_server(folder, mode):
-    build_with_analytics(folder / "site", mode)
+def start_server(project, folder, mode):
+    build_with_analytics(project, folder / "site", mode)
     app = create_app(
         {
             "SECRET_KEY": "privacy-test",
@@ -54,21 +54,21 @@ def start_server(folder, mode):
     return app, http, thread
 
 
-def running_server(tmp_path_factory, mode):
-    app, http, thread = start_server(tmp_path_factory.mktemp(f"privacy-{mode}"), mode)
+def running_server(project, tmp_path_factory, mode):
+    app, http, thread = start_server(project, tmp_path_factory.mktemp(f"privacy-{mode}"), mode)
     yield app
     http.shutdown()
     thread.join()
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    yield from running_server(tmp_path_factory, "opt-out")
+def server(fixture_project, tmp_path_factory):
+    yield from running_server(fixture_project, tmp_path_factory, "opt-out")
 
 
 @pytest.fixture(scope="module")
-def opt_in_server(tmp_path_factory):
-    yield from running_server(tmp_path_factory, "opt-in")
+def opt_in_server(fixture_project, tmp_path_factory):
+    yield from running_server(fixture_project, tmp_path_factory, "opt-in")
 
 
 class Visit:
@@ -178,11 +178,14 @@ def test_global_privacy_control_means_no_analytics_and_no_beacon(server, visit):
 def test_dismissing_the_banner_is_remembered_without_a_cookie(server, visit):
     reader = visit()
     reader.open(server.base_url + "/about/")
+    # Analytics (allowed by default in opt-out mode) sets its cookie; let it,
+    # however late a loaded machine runs it, before counting the cookies.
+    wait_until_true(reader.page, "window.analyticsRan === true")
     cookies_before = reader.cookie_names()
     reader.page.get_by_role("button", name="Close").click()
     assert not reader.page.get_by_role("region", name="Cookies on this site").is_visible()
     reader.open(server.base_url + "/archives/")
-    reader.page.wait_for_function("document.getElementById('cookie-banner').dataset.state")
+    wait_until_true(reader.page, "document.getElementById('cookie-banner').dataset.state")
     assert not reader.page.locator("#cookie-banner").is_visible()
     assert reader.cookie_names() == cookies_before
     reader.page.get_by_role("link", name="Cookie settings").click()
@@ -203,7 +206,7 @@ def test_opt_in_mode_loads_nothing_non_essential_before_accepting(opt_in_server,
 
     accept.click()
     reader.page.get_by_text("You accepted cookies.").wait_for()
-    reader.page.wait_for_function("window.analyticsRan === true")
+    wait_until_true(reader.page, "window.analyticsRan === true")
     reader.open(opt_in_server.base_url + MENTOR_URL)
     assert reader.loaded_analytics() and reader.sent_beacon()
 

@@ -4,11 +4,9 @@ with axe-core, and the layout at phone and desktop widths in both colour schemes
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
-from support import published_posts
+from support import MENTOR_SLUG, published_posts
 
-POST = next(
-    p for p in published_posts() if p.slug == "meet-mentors-through-informational-interviews"
-)
+POST = next(p for p in published_posts() if p.slug == MENTOR_SLUG)
 PAGES = {
     "home": "/",
     "post": POST.url,

@@ -70,8 +70,8 @@ def test_export_then_import_restores_every_comment(runner, client, database, tmp
     assert runner.invoke(args=["comments", "export", str(export)]).exit_code == 0
     exported = json.loads(export.read_text())["comments"]
     assert [c["body"] for c in exported] == ["Kept across an export", "Still pending"]
-    runner.invoke(args=["comments", "trash", "1"])
-    db.delete_permanently(database, [1, 2], by="test")
+    runner.invoke(args=["comments", "trash", "1", "2"])
+    assert len(db.delete_permanently(database, [1, 2], by="test").done) == 2
     assert "Kept across an export" not in live_site.text(MENTOR_URL)
     result = runner.invoke(args=["comments", "import", str(export)])
     assert result.exit_code == 0 and "2 comments imported." in result.output
@@ -84,7 +84,8 @@ def test_an_imported_comment_with_parent_0_is_a_top_level_comment(
 ):
     submit_comment(client, body="Written by another tool")
     row = {**db.export_comments(database)[0], "parent_id": 0, "status": "approved"}
-    db.delete_permanently(database, [row["id"]], by="test")
+    db.set_status(database, [row["id"]], "trash", by="test", reason="erasure")
+    assert db.delete_permanently(database, [row["id"]], by="test").done
     export = tmp_path / "comments.json"
     export.write_text(json.dumps({"comments": [row]}))
     assert runner.invoke(args=["comments", "import", str(export)]).exit_code == 0

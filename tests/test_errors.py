@@ -5,6 +5,8 @@ import sqlite3
 
 import pytest
 
+from comments_service import db
+
 
 @pytest.fixture
 def failing_app(app):
@@ -15,6 +17,7 @@ def failing_app(app):
         "bug": KeyError("secret_internal_name"),
         "sqlite-full": sqlite3.OperationalError("database or disk is full"),
         "enospc": OSError(errno.ENOSPC, "No space left on device"),
+        "db-full": db.DiskFull("database or disk is full"),
     }
 
     def fail(kind):
@@ -24,7 +27,7 @@ def failing_app(app):
     return app
 
 
-@pytest.mark.parametrize("kind", ["bug", "sqlite-full", "enospc"])
+@pytest.mark.parametrize("kind", ["bug", "sqlite-full", "enospc", "db-full"])
 def test_json_clients_get_json(failing_app, kind):
     client = failing_app.test_client()
     response = client.get(f"/comments/fail/{kind}", headers={"Accept": "application/json"})

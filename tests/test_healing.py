@@ -11,7 +11,7 @@ import pytest
 
 from comments_service import db, publish
 from comments_service.static_site import build, releases, warm
-from support import MENTOR_SLUG, ROOT, published_posts
+from support import MENTOR_SLUG, published_posts
 
 OTHER_SLUG = next(p.slug for p in published_posts() if p.slug != MENTOR_SLUG)
 
@@ -128,10 +128,11 @@ def test_staging_left_by_a_killed_full_build_is_removed_by_the_next(setup):
     assert recent.exists()  # may be another process's build in progress
 
 
-def test_the_site_state_says_how_far_behind_it_is_and_why(tmp_path, monkeypatch):
+def test_the_site_state_says_how_far_behind_it_is_and_why(tmp_path, monkeypatch, fixture_project):
     db_path, live = tmp_path / "comments.db", tmp_path / "live"
     db.connect(db_path).close()
-    publisher = warm.publisher_for(releases.folder_target(ROOT / "pelicanconf.py", live), db_path)
+    target = releases.folder_target(fixture_project / "pelicanconf.py", live)
+    publisher = warm.publisher_for(target, db_path)
     publisher.retry_delays = (3600,)  # no retry during this test
     publisher.full_build()
     config = {"SITE_ROOT": None, "SITE_DIR": str(live), "COMMENTS_DB": str(db_path)}
@@ -185,3 +186,21 @@ def test_the_admin_is_told_the_site_is_behind_until_it_catches_up(
         publisher.retry()
     assert "Approved on a full disk." in live_site.text(MENTOR_URL)
     assert "The live site is behind" not in client.get("/admin/").get_data(as_text=True)
+
+
+def test_decisions_readers_cannot_see_never_make_the_site_behind(
+    app, admin, client, database, live_site
+):
+    from support import submit_comment
+
+    for body in ("Goes to the trash.", "Marked as spam.", "Edited, then deleted."):
+        submit_comment(client, body=body)
+    admin.login()
+    publish.publish_site(app.config)  # the service's start-up build
+    admin.act("trash", 1)
+    admin.act("spam", 2)
+    admin.act("trash", 3)
+    admin.act("delete", 3, view="trash")
+    page = client.get("/admin/trash").get_data(as_text=True)
+    assert "The live site is behind" not in page
+    assert publish.site_state(app.config).up_to_date

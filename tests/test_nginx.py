@@ -30,7 +30,15 @@ import pytest
 from bs4 import BeautifulSoup
 
 from comments_service.security import admin_headers, static_site_headers
-from support import MENTOR_SLUG, MENTOR_URL, ROOT, draft_posts, published_posts
+from support import (
+    MENTOR_SLUG,
+    MENTOR_URL,
+    ROOT,
+    copy_project,
+    draft_posts,
+    project_env,
+    published_posts,
+)
 
 DEPLOY = ROOT / "deploy" / "nginx"
 NGINX_PACKAGE_HINT = (
@@ -257,12 +265,10 @@ def deployment(tmp_path_factory):
         ADMIN_USERNAME=ADMIN_USER,
         ADMIN_PASSWORD=ADMIN_PASSWORD,
     )
-    # The project's sources, as a user's clone holds them, as the working folder.
-    project = folder / "project"
-    for name in ("content", "theme"):
-        shutil.copytree(ROOT / name, project / name)
-    for name in ("pelicanconf.py", "publishconf.py"):
-        shutil.copy(ROOT / name, project / name)
+    # A clone of the project, with the test posts, as the working folder: the
+    # service builds the content/ beside its code (support.copy_project).
+    project = copy_project(folder / "project", code=True)
+    env = project_env(project, env)
     log = folder / "gunicorn.log"
     gunicorn = Path(sys.executable).parent / "gunicorn"
     with open(log, "w") as out:
@@ -270,7 +276,7 @@ def deployment(tmp_path_factory):
             [
                 gunicorn,
                 "--config",
-                str(ROOT / "comments_service" / "gunicorn_conf.py"),
+                str(project / "comments_service" / "gunicorn_conf.py"),
                 "comments_service:create_app()",
             ],
             cwd=project,

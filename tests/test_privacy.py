@@ -6,7 +6,7 @@ import pytest
 from bs4 import BeautifulSoup
 
 from comments_service import db
-from support import MENTOR_SLUG, MENTOR_URL
+from support import MENTOR_SLUG, MENTOR_URL, published_posts
 
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
 JSON = {**SAME_ORIGIN, "Accept": "application/json"}
@@ -169,13 +169,15 @@ def beacon(client, slug=MENTOR_SLUG, headers=None):
 
 
 def test_a_beacon_is_counted_per_post_and_day_with_nothing_about_the_reader(client, database):
+    first_day = db.today()
     assert beacon(client).status_code == 204
     assert beacon(client).status_code == 204
     response = beacon(client, "keep-a-brag-document")
     assert "Set-Cookie" not in response.headers
     assert db.views_since(database) == {MENTOR_SLUG: 2, "keep-a-brag-document": 1}
     assert set(database["page_views"].columns_dict) == {"post_slug", "day", "views"}
-    assert [row["day"] for row in database["page_views"].rows][0] == db.today()
+    # Either side of midnight, the day is the one the beacon arrived on.
+    assert {row["day"] for row in database["page_views"].rows} <= {first_day, db.today()}
 
 
 def test_beacons_from_opted_out_or_gpc_readers_are_ignored(client, database):
@@ -226,8 +228,8 @@ def test_the_admin_stats_page_shows_views_as_a_chart_and_a_table(admin, client, 
     rows = [[td.get_text(strip=True) for td in tr.select("td")] for tr in page.select("tbody tr")]
     assert rows[0] == ["1", "Why You Should Keep a Brag Document (and How to Start Today)", "4"]
     assert rows[1][1:] == ["How to Meet Potential Mentors Through Informational Interviews", "1"]
-    assert len(rows) == 9
+    assert len(rows) == len(published_posts())
     svg = page.select_one("svg[role=img]")
-    assert len(svg.select("rect")) == 9
+    assert len(svg.select("rect")) == len(published_posts())
     assert [t.get_text() for t in svg.select("text")][:2] == ["4", "1"]
     assert "opted out of cookies" in page.get_text() and "not counted at all" in page.get_text()

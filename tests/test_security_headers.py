@@ -6,7 +6,7 @@ import pytest
 from bs4 import BeautifulSoup
 
 from comments_service import create_app, security
-from support import MENTOR_URL, ORIGIN, ROOT, TEST_PASSWORD_HASH, submit_comment
+from support import MENTOR_URL, ORIGIN, ROOT, TEST_PASSWORD_HASH, submit_comment, wait_until_true
 
 TEMPLATE_DIRS = [ROOT / "theme" / "templates", ROOT / "comments_service" / "templates"]
 
@@ -163,9 +163,10 @@ def test_in_a_browser_nothing_is_blocked_and_the_form_still_works(page, comment_
     page.get_by_role("status").filter(has_text="awaiting approval").wait_for()
     assert page.url == base + MENTOR_URL
     # consent.js ran too: it asked /privacy/status and marked the banner.
-    page.wait_for_function(
+    wait_until_true(
+        page,
         "document.getElementById('cookie-banner').getAttribute('data-state') === 'none'"
-        " && document.getElementById('cookie-banner').hasAttribute('data-js')"
+        " && document.getElementById('cookie-banner').hasAttribute('data-js')",
     )
     assert page.evaluate("window.__cspViolations") == []
 
@@ -180,6 +181,6 @@ def test_in_a_browser_nothing_is_blocked_and_the_form_still_works(page, comment_
         "() => { const s = document.createElement('script');"
         " s.text = 'window.__inlineRan = true'; document.head.appendChild(s); }"
     )
-    page.wait_for_function("window.__cspViolations.length > 0")
+    wait_until_true(page, "window.__cspViolations.length > 0")
     assert page.evaluate("window.__inlineRan === undefined")
     assert any("script-src" in v for v in page.evaluate("window.__cspViolations"))

@@ -17,7 +17,17 @@ import pytest
 
 from comments_service import create_app, serve
 from comments_service.config import ConfigError
-from support import ADMIN_PASSWORD, ADMIN_USER, MENTOR_SLUG, MENTOR_URL, ROOT, published_posts
+from support import (
+    ADMIN_PASSWORD,
+    ADMIN_USER,
+    MENTOR_SLUG,
+    MENTOR_URL,
+    POSTS_DIR,
+    ROOT,
+    copy_project,
+    project_env,
+    published_posts,
+)
 
 
 def test_home_and_a_post_are_served(client):
@@ -177,14 +187,16 @@ def test_serve_prod_builds_once_and_its_workers_start_warm(tmp_path):
     and a worker's first moderation decision re-renders pages instead of
     building the whole site again (Pelican says "Done: Processed ..." per build).
     It runs in production: the first release is built with publishconf.py, and
-    the admin named by ADMIN_USERNAME/ADMIN_PASSWORD exists."""
+    the admin named by ADMIN_USERNAME/ADMIN_PASSWORD exists. It runs a copy of
+    the project, so that it builds the test posts (support.copy_project)."""
+    project = copy_project(tmp_path / "project", code=True)
     site_root, db_path = tmp_path / "site", tmp_path / "comments.db"
     site_dir = site_root / "live" / "site"
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {
-        **os.environ,
+        **project_env(project, os.environ),
         "BLOG_ENV": "production",
         "PORT": str(port),
         "SITE_URL": f"http://127.0.0.1:{port}",
@@ -206,7 +218,7 @@ def test_serve_prod_builds_once_and_its_workers_start_warm(tmp_path):
                 "comments_service/gunicorn_conf.py",
                 "comments_service:create_app()",
             ],
-            cwd=ROOT,
+            cwd=project,
             env=env,
             stdout=log,
             stderr=log,
@@ -234,6 +246,10 @@ def test_serve_prod_builds_once_and_its_workers_start_warm(tmp_path):
                 assert time.monotonic() < deadline, log_path.read_text()
                 time.sleep(0.2)
         assert "Career Notes" in home and (site_dir / "index.html").exists()
+        built_from = site_root / "live" / "sources" / "content" / "posts"
+        assert sorted(p.name for p in built_from.iterdir()) == sorted(
+            p.name for p in POSTS_DIR.iterdir()
+        ), "the release is built from the test posts"
 
         fetch(
             "/comments/",
@@ -248,9 +264,15 @@ def test_serve_prod_builds_once_and_its_workers_start_warm(tmp_path):
         queue = fetch("/admin/")
         comment_id = re.search(r'value="approve:(\d+)"', queue)[1]
         token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', queue)[1]
+        seen = re.search(rf'name="seen-{comment_id}" value="(\d+)"', queue)[1]
         fetch(
             "/admin/moderate",
-            {"csrf_token": token, "view": "pending", "action": f"approve:{comment_id}"},
+            {
+                "csrf_token": token,
+                "view": "pending",
+                "action": f"approve:{comment_id}",
+                f"seen-{comment_id}": seen,
+            },
         )
 
         post = fetch(MENTOR_URL)

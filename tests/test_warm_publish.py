@@ -10,7 +10,7 @@ from comments_service import db
 from comments_service.popularity import rank_popular
 from comments_service.static_site.build import build_site
 from comments_service.static_site.warm import WarmPublisher
-from support import MENTOR_SLUG, ROOT, published_posts
+from support import MENTOR_SLUG, published_posts
 
 NEWEST_SLUG = published_posts()[0].slug  # on page 1 of the home page
 OLDEST_SLUG = published_posts()[-1].slug  # on page 2
@@ -33,8 +33,10 @@ def comments_section(html):
     return str(BeautifulSoup(html, "html.parser").select_one("#comments"))
 
 
-def full_build_of_the_same_data(tmp_path, db_path, name="fresh"):
-    build_site(ROOT / "pelicanconf.py", tmp_path / name, {"COMMENTS": {"DB": str(db_path)}})
+def full_build_of_the_same_data(publisher, tmp_path, name="fresh"):
+    """What a full build of the publisher's sources and database writes."""
+    overrides = {"COMMENTS": {"DB": str(publisher.db_path)}}
+    build_site(publisher.settings_file, tmp_path / name, overrides)
     return snapshot(tmp_path / name)
 
 
@@ -58,7 +60,7 @@ def test_each_page_the_warm_path_writes_equals_the_full_build(setup, slug):
     publisher.publish_posts({slug})
     after = snapshot(tmp_path / "live")
     written = {name for name in after if after[name] != before.get(name)}
-    fresh = full_build_of_the_same_data(tmp_path, publisher.db_path)
+    fresh = full_build_of_the_same_data(publisher, tmp_path)
 
     assert written, "the warm path wrote pages"
     for name in written:
@@ -78,7 +80,7 @@ def test_after_the_debounced_build_the_whole_site_equals_a_full_build(setup):
     publisher.publish_posts({OLDEST_SLUG})
     assert publisher._timer is not None, "Popular Posts changed: a full build is scheduled"
     publisher.flush()
-    assert snapshot(tmp_path / "live") == full_build_of_the_same_data(tmp_path, publisher.db_path)
+    assert snapshot(tmp_path / "live") == full_build_of_the_same_data(publisher, tmp_path)
 
 
 def test_the_ranking_kept_between_decisions_matches_a_fresh_one(setup):
@@ -120,7 +122,7 @@ def test_unapprove_and_delete_go_through_the_warm_path_too(setup):
     db.set_status(database, [comment_id], "trash", by="test", reason="trash")
     publisher.publish_posts({MENTOR_SLUG})
     live = snapshot(tmp_path / "live")
-    fresh = full_build_of_the_same_data(tmp_path, publisher.db_path)
+    fresh = full_build_of_the_same_data(publisher, tmp_path)
     page = "2022/12/meet-mentors-through-informational-interviews/index.html"
     assert live[page] == fresh[page]
     assert b"Short-lived" not in live[page]
@@ -145,7 +147,7 @@ def test_concurrent_decisions_from_two_processes_converge(setup):
         thread.start()
     for thread in threads:
         thread.join()
-    fresh = full_build_of_the_same_data(tmp_path, publisher.db_path)
+    fresh = full_build_of_the_same_data(publisher, tmp_path)
     live = snapshot(tmp_path / "live")
     for slug in slugs:
         page = next(name for name in fresh if name.endswith(f"/{slug}/index.html"))
@@ -157,7 +159,7 @@ def test_concurrent_decisions_from_two_processes_converge(setup):
     publisher.flush()
     other.flush()
     assert snapshot(tmp_path / "live") == full_build_of_the_same_data(
-        tmp_path, publisher.db_path, "fresh-2"
+        publisher, tmp_path, "fresh-2"
     )
 
 
@@ -187,7 +189,7 @@ def test_the_debounced_build_runs_in_a_child_process_and_converges(setup):
     timer = publisher._timer
     assert timer is not None
     timer.join(120)  # the timer's thread waits for the child build
-    assert snapshot(tmp_path / "live") == full_build_of_the_same_data(tmp_path, publisher.db_path)
+    assert snapshot(tmp_path / "live") == full_build_of_the_same_data(publisher, tmp_path)
 
 
 def test_a_decision_does_not_undo_an_edit_published_by_another_build(project_copy, tmp_path):
