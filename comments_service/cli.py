@@ -24,6 +24,7 @@ from flask.cli import AppGroup
 from werkzeug.security import generate_password_hash
 
 from comments_service import db, foreign_exports, imports, publish, registry
+from comments_service.forms import MAX_ID
 from comments_service.moderation import ACTIONS, ALLOWED, STATUSES
 
 

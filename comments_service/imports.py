@@ -47,8 +47,8 @@ from urllib.parse import unquote, urlsplit
 from email_validator import EmailNotValidError, validate_email
 
 from comments_service import db, registry
-from comments_service.moderation import STATUSES
 from comments_service.forms import BODY_MAX, BODY_MIN, EMAIL_MAX, MAX_ID, NAME_MAX, WEBSITE_MAX
+from comments_service.moderation import STATUSES
 from comments_service.render import clean_line, clean_text, safe_website
 
 BATCH = 500

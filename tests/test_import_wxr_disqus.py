@@ -289,4 +289,3 @@ def test_a_copy_of_an_export_with_an_unexpected_nesting_is_refused(runner, tmp_p
     deep.write_text("<rss>" + "<x>" * 100 + "</x>" * 100 + "</rss>")
     result = run_import(runner, deep)
     assert result.exit_code == 1 and "nested more than 64 deep" in result.output
-
