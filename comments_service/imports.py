@@ -226,7 +226,8 @@ class ImportReport:
     changed_posts: set = field(default_factory=set)
 
     def summary(self, dry_run=False):
-        parts = [f"{self.imported} comments " + ("would be imported" if dry_run else "imported")]
+        noun = "comment" if self.imported == 1 else "comments"
+        parts = [f"{self.imported} {noun} " + ("would be imported" if dry_run else "imported")]
         if self.refused:
             parts.append(f"{self.refused} refused")
         if self.skipped:

@@ -5,6 +5,7 @@ The exports are files of our own making in the formats' documented structure
 it, disqus.xml as Disqus documents its export.
 """
 
+import json
 import tracemalloc
 from pathlib import Path
 
@@ -289,3 +290,25 @@ def test_a_copy_of_an_export_with_an_unexpected_nesting_is_refused(runner, tmp_p
     deep.write_text("<rss>" + "<x>" * 100 + "</x>" * 100 + "</rss>")
     result = run_import(runner, deep)
     assert result.exit_code == 1 and "nested more than 64 deep" in result.output
+
+
+def test_our_json_export_goes_through_the_same_row_check(runner, database, tmp_path):
+    """One row check for every format: a JSON row is refused as a WordPress one is."""
+    row = {
+        "id": 7,
+        "post_slug": MENTOR_SLUG,
+        "author_name": "Ada",
+        "email": "ada@example.com",
+        "body": "x" * 5001,
+        "status": "approved",
+        "created_at": "2023-01-01T01:00:00+01:00",
+    }
+    export = tmp_path / "comments.json"
+    export.write_text(json.dumps({"comments": [row, {**row, "id": 8, "body": "Kept."}]}))
+    dry = run_import(runner, export, "--dry-run")
+    assert "Refused comment 1: a comment is between 2 and 5,000 characters" in dry.output
+    assert "Dry run, nothing written: 1 comment would be imported, 1 refused." in dry.output
+    assert database["comments"].count == 0
+    assert run_import(runner, export).exit_code == 0
+    [stored] = database["comments"].rows
+    assert stored["id"] == 8 and stored["created_at"] == "2023-01-01T00:00:00+00:00"
