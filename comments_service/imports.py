@@ -314,7 +314,7 @@ class ForeignImport:
                     "author_name": comment.author_name,
                     "email": comment.email,
                     "website": comment.website,
-                    "body": comment.body,
+                    "body": comment.markdown(),
                     "status": comment.status,
                     "created_at": comment.created_at,
                 }

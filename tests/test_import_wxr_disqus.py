@@ -271,7 +271,8 @@ def test_reading_a_huge_export_keeps_memory_bounded(tmp_path):
     finally:
         tracemalloc.stop()
     assert count == 2_001
-    assert first.refused == "its text is longer than 20,000 characters even as HTML"
+    with pytest.raises(ValueError, match="longer than 20,000 characters even as HTML"):
+        first.markdown()
     assert peak < 2_000_000, f"peak {peak:,} bytes for a {path.stat().st_size:,}-byte file"
 
 
@@ -312,3 +313,14 @@ def test_our_json_export_goes_through_the_same_row_check(runner, database, tmp_p
     assert run_import(runner, export).exit_code == 0
     [stored] = database["comments"].rows
     assert stored["id"] == 8 and stored["created_at"] == "2023-01-01T00:00:00+00:00"
+
+
+def test_html_nested_too_deeply_is_refused_not_a_crash():
+    comment = foreign_exports.ForeignComment(
+        system="Disqus", source="disqus", source_id="1", thread=foreign_exports.Thread()
+    )
+    comment.html = "<b>" * 4000 + "deep"  # 12,000 characters, 4,000 deep
+    with pytest.raises(ValueError, match="its HTML is nested too deeply"):
+        comment.markdown()
+    comment.html = "<p>Fine again.</p>"
+    assert comment.markdown() == "Fine again."
