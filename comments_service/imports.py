@@ -209,10 +209,17 @@ class _Refused:
 
 
 @dataclass(eq=False)
+class _Missing:
+    """A parent in no file imported."""
+
+    source_id: str
+
+
+@dataclass(eq=False)
 class _Dropped:
     """Deleted on Disqus: its replies take its place, under ``stand_in`` (None: top level)."""
 
-    stand_in: "_Placed | _Refused | None"
+    stand_in: "_Placed | _Refused | _Missing | None"
 
 
 _WAITING = object()
@@ -247,7 +254,7 @@ class ForeignImport:
         self.matcher = PostMatcher(posts)
         self.on_refused = refused
         self.report = ImportReport()
-        self.seen = {}  # (source, source id) -> _Placed | _Refused | _Dropped | _WAITING
+        self.seen = {}  # (source, source id) -> _Placed, _Refused, _Missing, _Dropped, _WAITING
         self.waiting = {}  # (source, parent's source id) -> comments waiting for it
         self.batch = []  # (_Placed, row)
 
@@ -269,15 +276,16 @@ class ForeignImport:
 
     def finish(self):
         """Settle the replies whose parents never came, and write the last batch."""
-        while self.waiting:
-            parent_key, comments = self.waiting.popitem()
-            earlier = self._imported_before(*parent_key)
-            self.seen[parent_key] = earlier or _Refused(f"comment {parent_key[1]}")
+        for parent_key in [key for key in self.waiting if key not in self.seen]:
+            # Not in this file: imported from another one, or nowhere.
+            self.seen[parent_key] = self._imported_before(*parent_key) or _Missing(parent_key[1])
+            for comment in self.waiting.pop(parent_key):
+                self._settle(comment)
+        while self.waiting:  # what still waits waits for itself: parents in a loop
+            _parent_key, comments = self.waiting.popitem()
             for comment in comments:
-                if earlier is None:
-                    self._refuse(comment, f"its parent {comment.parent_id} is not in the file")
-                else:
-                    self._settle(comment)
+                comment.refused = "its parents go round in a loop"
+                self._settle(comment)
         self._flush()
         return self.report
 
@@ -302,6 +310,8 @@ class ForeignImport:
             return earlier
         if isinstance(parent, _Refused):
             return self._refuse(comment, f"replies to {parent.label}, which was refused")
+        if isinstance(parent, _Missing):
+            return self._refuse(comment, f"it replies to {parent.source_id}, not in the file")
         post = self.matcher.find(comment.thread)
         if post is None:
             return self._refuse(comment, f"no post here matches {_where(comment.thread)}")
@@ -331,7 +341,7 @@ class ForeignImport:
         return placed
 
     def _parent(self, comment):
-        """What a reply attaches to: a _Placed, a _Refused, or None (top level)."""
+        """What a reply attaches to: a _Placed, _Refused, _Missing, or None (top level)."""
         if comment.parent_id is None:
             return None
         parent = self.seen[(comment.source, comment.parent_id)]

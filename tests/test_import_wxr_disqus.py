@@ -324,3 +324,42 @@ def test_html_nested_too_deeply_is_refused_not_a_crash():
         comment.markdown()
     comment.html = "<p>Fine again.</p>"
     assert comment.markdown() == "Fine again."
+
+
+def disqus_export(*posts):
+    """A small Disqus export of one thread (MENTOR's) and ``posts``: (id, parent id)."""
+    items = "".join(
+        f'<post dsq:id="{post_id}"><message>Comment {post_id}.</message>'
+        "<createdAt>2023-01-02T03:04:05Z</createdAt>"
+        "<isDeleted>false</isDeleted><isSpam>false</isSpam>"
+        f"<author><name>Reader {post_id}</name><email/></author>"
+        '<thread dsq:id="1"/>'
+        + (f'<parent dsq:id="{parent}"/>' if parent else "")
+        + "</post>"
+        for post_id, parent in posts
+    )
+    return (
+        '<disqus xmlns="http://disqus.com" xmlns:dsq="http://disqus.com/disqus-internals">'
+        f'<thread dsq:id="1"><id/><link>https://old.example{MENTOR_URL}</link></thread>'
+        f"{items}</disqus>"
+    )
+
+
+def test_replies_whose_parents_are_in_no_file_or_in_a_loop_are_refused(runner, tmp_path):
+    path = tmp_path / "disqus.xml"
+    path.write_text(disqus_export((1, None), (2, 99), (3, 2), (4, 5), (5, 4)))
+    output = run_import(runner, path).output
+    assert "1 comment imported, 4 refused." in output
+    assert "Refused Disqus comment 2: it replies to 99, not in the file" in output
+    assert "Refused Disqus comment 3: replies to Disqus comment 2, which was refused" in output
+    assert "its parents go round in a loop" in output
+
+
+def test_an_export_split_in_two_files_keeps_its_replies_in_place(runner, database, tmp_path):
+    first, second = tmp_path / "first.xml", tmp_path / "second.xml"
+    first.write_text(disqus_export((1, None)))
+    second.write_text(disqus_export((2, 1)))
+    run_import(runner, first)
+    assert "1 comment imported." in run_import(runner, second).output
+    rows = by_import_id(database)
+    assert rows["2"]["parent_id"] == rows["1"]["id"]
