@@ -220,9 +220,15 @@ def import_foreign(file, dry_run):
             foreign_exports.export_format(f)
     except foreign_exports.ExportError as exc:
         raise click.ClickException(f"Nothing imported: {exc}") from None
+    posts = registry.current()["posts"]
+    if not posts:
+        raise click.ClickException(
+            "Nothing imported: the site has no posts yet to attach comments to; "
+            "build it first (make html, or make publish in production)"
+        )
     run = imports.ForeignImport(
         db.get_db(),
-        registry.current()["posts"],
+        posts,
         refused=lambda line: click.echo(line, err=True),
         dry_run=dry_run,
     )

@@ -39,7 +39,8 @@ validation, writing). The mapping, in short: WordPress ``1`` -> approved, ``0``
 trackbacks refused (they are not comments); Disqus spam -> spam, deleted -> not
 imported (see ``DELETED``), everything else approved (the export has no
 pending state). An empty author name becomes "Anonymous", as both systems
-display it. IP addresses are never read.
+display it; Disqus's ``isAnonymous`` (a guest rather than an account) changes
+nothing here, where nobody has an account. IP addresses are never read.
 
 Hostile files. The parser is defusedxml's, with DTDs forbidden: no WordPress or
 Disqus export has a ``<!DOCTYPE>``, and refusing it refuses every entity trick at
@@ -77,6 +78,7 @@ FIELD_MAX = RAW_BODY_MAX + 1
 # Nesting deeper than this is no export (WXR needs 4 levels, Disqus 3).
 DEPTH_MAX = 64
 SOURCE_ID_MAX = 200
+URL_MAX = 2000
 ANONYMOUS = "Anonymous"
 
 WORDPRESS, DISQUS = "WordPress", "Disqus"
@@ -141,7 +143,7 @@ class ExportError(ValueError):
     """The file cannot be read as an export at all (one readable sentence)."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Thread:
     """What an export says about the post a comment belongs to."""
 
@@ -209,9 +211,10 @@ def comments_in(file) -> Iterator[ForeignComment]:
                 mapped.append(_wordpress_comment(record))
             elif kind == "thread":
                 thread_id = record["@"].get("dsq:id") or ""
-                threads[thread_id] = Thread(
-                    link=record.get("link", "").strip(),
-                    identifier=record.get("id", "").strip(),
+                # Kept until the end of the file: cut to what an address can be.
+                threads[thread_id[:SOURCE_ID_MAX]] = Thread(
+                    link=record.get("link", "").strip()[:URL_MAX],
+                    identifier=record.get("id", "").strip()[:URL_MAX],
                 )
             elif kind == "post":
                 mapped.append(_disqus_comment(record, threads))
@@ -354,7 +357,7 @@ def _wordpress_comment(record):
 
 
 def _disqus_comment(record, threads):
-    thread_id = record.get("thread@dsq:id", "")
+    thread_id = record.get("thread@dsq:id", "")[:SOURCE_ID_MAX]
     comment = ForeignComment(
         system=DISQUS,
         source="disqus",  # Disqus's ids are unique across all of Disqus

@@ -193,7 +193,9 @@ def _path(url):
     return unquote(urlsplit(url.strip()).path).rstrip("/")
 
 
-@dataclass(eq=False)
+# One of these per comment stays in memory to the end of an import (its
+# replies may come later): small, and without the comment's text.
+@dataclass(eq=False, slots=True)
 class _Placed:
     """A comment of the file that is stored, or will be: where its replies attach."""
 
@@ -203,19 +205,19 @@ class _Placed:
     batch_index: int | None = None  # while waiting in the batch
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Refused:
     label: str
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Missing:
     """A parent in no file imported."""
 
     source_id: str
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Dropped:
     """Deleted on Disqus: its replies take its place, under ``stand_in`` (None: top level)."""
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from comments_service import db, foreign_exports
+from comments_service import create_app, db, foreign_exports
 from support import MENTOR_SLUG, MENTOR_URL
 
 FIXTURES = Path(__file__).parent / "fixtures" / "imports"
@@ -333,9 +333,7 @@ def disqus_export(*posts):
         "<createdAt>2023-01-02T03:04:05Z</createdAt>"
         "<isDeleted>false</isDeleted><isSpam>false</isSpam>"
         f"<author><name>Reader {post_id}</name><email/></author>"
-        '<thread dsq:id="1"/>'
-        + (f'<parent dsq:id="{parent}"/>' if parent else "")
-        + "</post>"
+        '<thread dsq:id="1"/>' + (f'<parent dsq:id="{parent}"/>' if parent else "") + "</post>"
         for post_id, parent in posts
     )
     return (
@@ -363,3 +361,17 @@ def test_an_export_split_in_two_files_keeps_its_replies_in_place(runner, databas
     assert "1 comment imported." in run_import(runner, second).output
     rows = by_import_id(database)
     assert rows["2"]["parent_id"] == rows["1"]["id"]
+
+
+def test_an_import_before_the_site_is_built_says_so(tmp_path):
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret",
+            "COMMENTS_DB": str(tmp_path / "comments.db"),
+            "SITE_DIR": str(tmp_path / "no-site-yet"),
+        }
+    )
+    result = run_import(app.test_cli_runner(), WORDPRESS)
+    assert result.exit_code == 1
+    assert "Nothing imported: the site has no posts yet" in result.output
