@@ -237,9 +237,10 @@ def import_foreign(file, dry_run):
             for comment in foreign_exports.comments_in(f):
                 run.add(comment)
         report = run.finish()
-    except (foreign_exports.ExportError, sqlite3.Error) as exc:
-        # The file changed since the first reading, or the disk is full: what
-        # was written stays, and running the import again adds the rest.
+    except (foreign_exports.ExportError, db.DiskFull, sqlite3.Error) as exc:
+        # The file changed since the first reading, or the disk is full: the
+        # batches written stay (their posts are re-published at the next
+        # decision or build), and running the import again adds the rest.
         raise click.ClickException(
             f"Import stopped: {exc}. {run.report.summary()} Run it again to add the rest."
         ) from None

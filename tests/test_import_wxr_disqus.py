@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from comments_service import create_app, db, foreign_exports
+from comments_service import create_app, db, foreign_exports, imports
 from support import MENTOR_SLUG, MENTOR_URL
 
 FIXTURES = Path(__file__).parent / "fixtures" / "imports"
@@ -375,3 +375,29 @@ def test_an_import_before_the_site_is_built_says_so(tmp_path):
     result = run_import(app.test_cli_runner(), WORDPRESS)
     assert result.exit_code == 1
     assert "Nothing imported: the site has no posts yet" in result.output
+
+
+def test_an_import_stopped_half_way_is_finished_by_running_it_again(runner, database, monkeypatch):
+    """Batches are committed one by one: a full disk keeps what was written."""
+    monkeypatch.setattr(imports, "BATCH", 3)
+    write = db.add_imported_comments
+    calls = []
+
+    def full_disk_on_the_second_batch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise db.DiskFull("database or disk is full")
+        return write(*args, **kwargs)
+
+    monkeypatch.setattr(db, "add_imported_comments", full_disk_on_the_second_batch)
+    stopped = run_import(runner, DISQUS)
+    assert stopped.exit_code == 1
+    assert "Error: Import stopped: database or disk is full. 3 comments imported, " in (
+        stopped.output
+    )
+    assert "Run it again to add the rest." in stopped.output
+    assert database["comments"].count == 3
+    monkeypatch.setattr(db, "add_imported_comments", write)
+    again = run_import(runner, DISQUS)
+    assert "6 comments imported, 4 refused, 3 skipped (already imported)." in again.output
+    assert database["comments"].count == 9
