@@ -46,7 +46,7 @@ from urllib.parse import unquote, urlsplit
 
 from email_validator import EmailNotValidError, validate_email
 
-from comments_service import db, registry
+from comments_service import db, foreign_exports, registry
 from comments_service.forms import BODY_MAX, BODY_MIN, EMAIL_MAX, MAX_ID, NAME_MAX, WEBSITE_MAX
 from comments_service.moderation import STATUSES
 from comments_service.render import clean_line, clean_text, safe_website
@@ -304,7 +304,7 @@ class ForeignImport:
             return self._refuse(comment, comment.refused)
         parent = self._parent(comment)
         if comment.deleted:
-            self._refuse(comment, "deleted on Disqus: not imported", record=False)
+            self._refuse(comment, foreign_exports.DELETED, record=False)
             return _Dropped(parent)
         earlier = self._imported_before(comment.source, comment.source_id)
         if earlier is not None:
