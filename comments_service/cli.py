@@ -6,7 +6,9 @@
     comments approve|unapprove|spam|trash|restore|delete ID...
                                the admin queue's actions, with its rules
     comments export FILE       every comment, as JSON
-    comments import FILE       load an export back (same ids are replaced)
+    comments import FILE [--dry-run]
+                               load our own export back (same ids are replaced),
+                               or a WordPress (WXR) or Disqus export (new ids)
 
 Decisions and imports re-publish the site, as the web queue does.
 """
@@ -14,18 +16,16 @@ Decisions and imports re-publish the site, as the web queue does.
 import json
 import os
 import secrets
-from datetime import datetime
+import sqlite3
 
 import click
-from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask.cli import AppGroup
 from werkzeug.security import generate_password_hash
 
-from comments_service import db, publish, registry
-from comments_service.forms import BODY_MAX, EMAIL_MAX, MAX_ID, NAME_MAX, WEBSITE_MAX
+from comments_service import db, foreign_exports, imports, publish, registry
+from comments_service.forms import MAX_ID
 from comments_service.moderation import ACTIONS, ALLOWED, STATUSES
-from comments_service.render import clean_line, clean_text, safe_website
 
 
 def hash_password(password):
@@ -169,13 +169,34 @@ def comments_export(file):
 
 
 @comments_cli.command("import")
-@click.argument("file", type=click.File("r", encoding="utf-8"))
-def comments_import(file):
-    """Load comments exported by `comments export`."""
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Check and report everything; write nothing.")
+def comments_import(file, dry_run):
+    """Load comments from FILE: a `comments export` file (JSON), a WordPress
+    export (WXR) or a Disqus export, recognised from the file itself.
+
+    Each comment is checked as the comment form would check it; the ones
+    refused are listed with the reason, the others imported. WordPress and
+    Disqus comments get new ids and are skipped when imported already, so
+    running the same import again adds nothing twice.
+    """
+    with open(file, "rb") as f:
+        start = f.read(64).lstrip(b"\xef\xbb\xbf \t\r\n")
+    if start.startswith(b"<"):
+        import_foreign(file, dry_run)
+    else:
+        import_json(file, dry_run)
+
+
+def import_json(file, dry_run):
     try:
-        rows, refused = validated_rows(json.load(file))
+        with open(file, encoding="utf-8") as f:
+            rows, refused = imports.validated_rows(json.load(f))
     except ValueError as exc:  # bad JSON or not an export at all
-        raise click.ClickException(f"Nothing imported: {exc}") from exc
+        raise click.ClickException(
+            f"Nothing imported: {exc} (expected a `comments export` file, "
+            "a WordPress export or a Disqus export)"
+        ) from exc
     except RecursionError:  # JSON nested thousands deep: no export looks like that
         raise click.ClickException("Nothing imported: the file is nested too deeply") from None
     for reason in refused:
@@ -184,81 +205,54 @@ def comments_import(file):
         raise click.ClickException(
             "Nothing imported: " + ("; ".join(refused) or "the file has no comments")
         )
-    count = db.import_comments(db.get_db(), rows)
-    republish()  # everything may have changed: a full build
-    click.echo(f"{count} comments imported" + (f", {len(refused)} refused." if refused else "."))
+    report = imports.ImportReport(imported=len(rows), refused=len(refused))
+    if not dry_run:
+        db.import_comments(db.get_db(), rows)
+        republish()  # everything may have changed: a full build
+    click.echo(report.summary(dry_run))
 
 
-IMPORT_FIELDS = {
-    "id": int,
-    "post_slug": str,
-    "parent_id": (int, type(None)),
-    "author_name": str,
-    "email": str,
-    "website": str,
-    "body": str,
-    "status": str,
-    "is_author": int,
-    "created_at": str,
-    "decided_at": (str, type(None)),
-    "decided_by": (str, type(None)),
-    "reason": (str, type(None)),
-    "ip_hash": (str, type(None)),
-}
-REQUIRED = {"id", "post_slug", "author_name", "body", "status", "created_at"}
-
-
-def validated_rows(data):
-    """Allow-list an export, row by row, as the comment form would.
-
-    Returns the rows that pass (clean text, a known status) and, for each
-    that does not, "comment N: why". A file that is not an export at all
-    raises ``ValueError``."""
-    if not isinstance(data, dict) or not isinstance(data.get("comments"), list):
-        raise ValueError('expected {"comments": [...]}, as written by `comments export`')
-    rows, refused = [], []
-    for number, item in enumerate(data["comments"], 1):
-        try:
-            rows.append(validated_row(item))
-        except ValueError as exc:
-            refused.append(f"comment {number}: {exc}")
-    return rows, refused
-
-
-def validated_row(item):
-    if not isinstance(item, dict):
-        raise ValueError("not an object")
-    unknown = set(item) - set(IMPORT_FIELDS)
-    missing = REQUIRED - set(item)
-    if unknown or missing:
-        raise ValueError(f"unknown {sorted(unknown)}, missing {sorted(missing)}")
-    for key, kind in IMPORT_FIELDS.items():
-        if key in item and not isinstance(item[key], kind):
-            raise ValueError(f"{key} has the wrong type")
-    if not 0 < item["id"] <= MAX_ID or not 0 <= (item.get("parent_id") or 0) <= MAX_ID:
-        raise ValueError("an id beyond SQLite's integer range")
-    if item["status"] not in STATUSES:
-        raise ValueError(f"unknown status {item['status']!r}")
-    datetime.fromisoformat(item["created_at"])  # raises ValueError if it is not a date
-    email = clean_line(item.get("email", ""))
-    if email:
-        try:
-            validate_email(email, check_deliverability=False)
-        except EmailNotValidError:
-            raise ValueError(f"invalid email {email[:EMAIL_MAX]!r}") from None
-    post = registry.find_post(item["post_slug"])
-    if item["status"] == "approved" and post is not None and not post["comments_open"]:
-        raise ValueError(f"approved, but comments on {item['post_slug']!r} are closed")
-    return {
-        **item,
-        "author_name": clean_line(item["author_name"])[:NAME_MAX],
-        "email": email[:EMAIL_MAX],
-        "website": safe_website(item.get("website", ""))[:WEBSITE_MAX],
-        "body": clean_text(item["body"])[:BODY_MAX],
-        "is_author": 1 if item.get("is_author") else 0,
-        # 0 is no parent: stored as NULL, as every query expects.
-        "parent_id": item.get("parent_id") or None,
-    }
+def import_foreign(file, dry_run):
+    """A WordPress or Disqus export: read twice, so a file malformed half-way
+    is refused before anything of it is written."""
+    try:
+        with open(file, "rb") as f:
+            foreign_exports.export_format(f)
+    except foreign_exports.ExportError as exc:
+        raise click.ClickException(f"Nothing imported: {exc}") from None
+    posts = registry.current()["posts"]
+    if not posts:
+        raise click.ClickException(
+            "Nothing imported: the site has no posts yet to attach comments to; "
+            "build it first (make html, or make publish in production)"
+        )
+    run = imports.ForeignImport(
+        db.get_db(),
+        posts,
+        refused=lambda line: click.echo(line, err=True),
+        dry_run=dry_run,
+    )
+    try:
+        with open(file, "rb") as f:
+            for comment in foreign_exports.comments_in(f):
+                run.add(comment)
+        report = run.finish()
+    except (foreign_exports.ExportError, db.DiskFull, sqlite3.Error) as exc:
+        # The file changed since the first reading, or the disk is full: the
+        # batches written stay (their posts are re-published at the next
+        # decision or build), and running the import again adds the rest.
+        raise click.ClickException(
+            f"Import stopped: {exc}. {run.report.summary()} Run it again to add the rest."
+        ) from None
+    if not (report.imported or report.skipped):
+        raise click.ClickException(
+            "Nothing imported: "
+            + (f"all {report.refused} refused" if report.refused else "the file has no comments")
+        )
+    if report.changed_posts and not dry_run:
+        republish(report.changed_posts)
+        flush_pending_build()
+    click.echo(report.summary(dry_run))
 
 
 def init_app(app):

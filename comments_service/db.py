@@ -263,6 +263,17 @@ def m008_submission_keys(db):
 
 
 @migrations()
+def m009_comment_import_source(db):
+    # Comments brought from WordPress or Disqus remember the system and their
+    # id there, so that running an import again adds nothing twice; the unique
+    # index is the guarantee, also against two imports at once. Comments of
+    # our own have NULLs, which a unique index never counts as equal.
+    db["comments"].add_column("import_source", str)
+    db["comments"].add_column("import_id", str)
+    db["comments"].create_index(["import_source", "import_id"], unique=True)
+
+
+@migrations()
 def m010_outbox(db):
     # Every email is first a row here, written in the transaction of what
     # caused it, then sent by a background sender (``comments_service.outbox``).
@@ -1204,6 +1215,52 @@ def comments_for_feeds(db, limit=None, post_slug=None):
     if post_slug is None:
         return _rows(db, _FEED_OF_SITE, [limit])
     return _rows(db, _FEED_OF_POST, [post_slug, limit])
+
+
+def imported_comment(db, import_source, import_id):
+    """The comment an earlier import made of ``import_id`` from ``import_source``, or None."""
+    rows = _rows(
+        db,
+        "select id, parent_id, post_slug from comments where import_source = ? and import_id = ?",
+        [import_source, import_id],
+    )
+    return rows[0] if rows else None
+
+
+def add_imported_comments(db, rows, *, by="console import"):
+    """Insert comments from another system, in one transaction, under new ids.
+
+    A row may name its parent by ``parent_index``, the position of an earlier
+    row of the same call, instead of ``parent_id``. Returns ``(id, inserted)``
+    per row: a row whose ``import_source`` and ``import_id`` are stored already
+    (another import ran meanwhile) is not inserted, and its id is the stored one.
+    Each insert is recorded as a decision, so publishers catch up on its post.
+    """
+    results = []
+    with writing(db):
+        for row in rows:
+            row = dict(row)
+            index = row.pop("parent_index", None)
+            if index is not None:
+                row["parent_id"] = results[index][0]
+            if row["status"] != "pending":
+                row.update(decided_at=now(), decided_by=by)
+            columns = list(row)
+            cursor = db.conn.execute(
+                f"insert into comments ({', '.join(columns)}) "
+                f"values ({', '.join('?' for _ in columns)}) "
+                "on conflict (import_source, import_id) do nothing",
+                [row[c] for c in columns],
+            )
+            if cursor.rowcount:
+                results.append((cursor.lastrowid, True))
+                public = row["status"] == "approved"  # else readers see no difference
+                slug = row["post_slug"] if public else None
+                _record(db, cursor.lastrowid, "imported", by, row["reason"], slug)
+            else:
+                stored = imported_comment(db, row["import_source"], row["import_id"])
+                results.append((stored["id"], False))
+    return results
 
 
 # --- page views ---------------------------------------------------------

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from bs4 import BeautifulSoup
 
-from comments_service import cli, db, registry
+from comments_service import db, imports, registry
 from comments_service.forms import MAX_ID
 from support import MENTOR_SLUG
 
@@ -213,7 +213,7 @@ def test_an_import_that_replaces_a_comment_replaces_what_search_finds(
 ):
     comment = add(database, body="Zebras in the office.")
     exported = db.get_comment(database, comment)
-    row = {k: v for k, v in exported.items() if k in cli.IMPORT_FIELDS}
+    row = {k: v for k, v in exported.items() if k in imports.IMPORT_FIELDS}
     path = tmp_path / "comments.json"
     path.write_text(json.dumps({"comments": [{**row, "body": "Giraffes instead."}]}))
     assert runner.invoke(args=["comments", "import", str(path)]).exit_code == 0
