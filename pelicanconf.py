@@ -85,8 +85,27 @@ AUTHOR_FEED_RSS = None
 TRANSLATION_FEED_ATOM = None
 RSS_FEED_SUMMARY_ONLY = True
 
+# Markdown as Pelican reads it by default (code coloured by Pygments,
+# Markdown Extra, metadata), plus curly quotes and dashes and a link on every
+# heading (comments_service/static_site/typography.py).
+MARKDOWN = {
+    "extension_configs": {
+        "markdown.extensions.codehilite": {"css_class": "highlight"},
+        "markdown.extensions.extra": {},
+        "markdown.extensions.meta": {},
+        "comments_service.static_site.typography": {},
+    },
+    "output_format": "html5",
+}
+
 # assets: fingerprinted copies of the theme's CSS/JS (cached for a year), linked by the templates.
-PLUGINS = ["comments_service.static_site.assets", "comments_service.static_site.pelican_plugin"]
+# images: covers and photos in posts resized into srcsets (AVIF, WebP), and a
+# share image for every post; encoded once, then kept in cache/images/.
+PLUGINS = [
+    "comments_service.static_site.assets",
+    "comments_service.static_site.pelican_plugin",
+    "comments_service.static_site.images",
+]
 POPULAR_POSTS_COUNT = 5
 
 # Consent: "opt-out" (default: non-essential scripts run until the reader opts
