@@ -18,6 +18,11 @@ the same run):
    accepted comments/s, p99 <= 50 ms, and every 202 is a row in the database.
 4. page weight: one post page of the sample site: HTML + CSS + JS bytes and
    requests. Goals: <= 30 KB (30,000 bytes), no third-party request.
+5. images: the sample site plus a post whose cover is a 2400x1000 JPEG photo
+   (~350 KiB): the image bytes a phone (412 CSS px, 2x) loads on the home page
+   and on that post. Goal: home page <= 60 KB. With ``LIGHTHOUSE`` set to a
+   Lighthouse CLI (not in a quick run), also Lighthouse mobile on both pages.
+   Goals: performance 100, LCP <= 1.5 s.
 
 Prints progress to stderr and a table at the end; writes bench/RESULTS.md
 (a quick run writes bench/out/RESULTS-quick.md and a partial one, with --only
@@ -64,6 +69,7 @@ ROOT = BENCH_DIR.parent
 sys.path.insert(0, str(BENCH_DIR))
 
 import corpus  # noqa: E402  (bench/corpus.py, stdlib only)
+import pictures  # noqa: E402  (bench/pictures.py: photo-like images, srcset choice)
 
 QUICK = os.environ.get("BENCH_QUICK", "").strip().lower() not in ("", "0", "false", "no")
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -82,6 +88,9 @@ BUILD_RATIO_GOAL = 1.15
 INTAKE_RATE_GOAL = 1_000
 INTAKE_P99_GOAL_MS = 50
 PAGE_BYTES_GOAL = 30_000
+HOME_IMAGE_BYTES_GOAL = 60_000
+LIGHTHOUSE_PERFORMANCE_GOAL = 100
+LIGHTHOUSE_LCP_GOAL_S = 1.5
 SAMPLE_POST_SLUG = "meet-mentors-through-informational-interviews"
 
 MARK = "BENCH_JSON "  # a child process's result line on stdout
@@ -260,7 +269,7 @@ def bench_build_overhead(ws, sizes, report):
 
         def build(kind, mode, label, n=n, content=content, db_path=db_path, base=base):
             """One build in a fresh process, into ``base/<kind>-<mode>``."""
-            progress(f"[1/4] build overhead: N={fmt_n(n)} {label} ...")
+            progress(f"[1/5] build overhead: N={fmt_n(n)} {label} ...")
             folder = base / f"{kind}-{mode}"
             spec = {
                 "kind": kind,
@@ -377,7 +386,7 @@ def bench_approval_to_live(n_posts, samples=APPROVAL_SAMPLES, workdir=None):
     # What the gunicorn master of `make serve-prod` does at start
     # (gunicorn_conf.when_ready): one full build that leaves the publisher
     # warm; the workers fork from it.
-    progress(f"[2/4] approval-to-live: N={fmt_n(n_posts)} start-up build ...")
+    progress(f"[2/5] approval-to-live: N={fmt_n(n_posts)} start-up build ...")
     started = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):
         publish.publish_site(app.config)
@@ -407,7 +416,7 @@ def bench_approval_to_live(n_posts, samples=APPROVAL_SAMPLES, workdir=None):
     # (one full build). `make serve` does that at start; it is reported apart.
     for i in range(samples + 1):
         progress(
-            f"[2/4] approval-to-live: N={fmt_n(n_posts)} sample {i}/{samples} (0: the first) ..."
+            f"[2/5] approval-to-live: N={fmt_n(n_posts)} sample {i}/{samples} (0: the first) ..."
         )
         post = open_posts[(i * 7919) % len(open_posts)]
         marker = f"approvalsample{i}x{secrets.token_hex(6)}"
@@ -758,7 +767,7 @@ def run_wrk(wrk, base, script, seconds, label):
         time.sleep(1)
         elapsed = min(time.monotonic() - started, seconds)
         if proc.poll() is None:
-            progress(f"[3/4] comment intake: {label} {elapsed:.0f}/{seconds} s ...")
+            progress(f"[3/5] comment intake: {label} {elapsed:.0f}/{seconds} s ...")
     out, err = proc.communicate()
     if proc.returncode != 0:
         raise RuntimeError(f"wrk failed: {err or out}")
@@ -834,7 +843,7 @@ def run_python_load(base, slugs, seconds, label):
     while any(t.is_alive() for t in threads):
         time.sleep(1)
         progress(
-            f"[3/4] comment intake (Python fallback): {label} "
+            f"[3/5] comment intake (Python fallback): {label} "
             f"{min(time.perf_counter() - started, seconds):.0f}/{seconds} s ..."
         )
     for t in threads:
@@ -915,7 +924,7 @@ def bench_intake(ws, sizes, report):
         count_comments(db_path)
 
         # The gunicorn master builds the site before any worker answers.
-        progress(f"[3/4] comment intake: N={fmt_n(n)} starting gunicorn (it builds the site) ...")
+        progress(f"[3/5] comment intake: N={fmt_n(n)} starting gunicorn (it builds the site) ...")
         server_run = gunicorn_server(site_dir, db_path, work, settings_file)
         with server_run as (base, server, env, cmd, log_path):
             slugs = [p["slug"] for p in registry.load(site_dir)["posts"] if p["comments_open"]]
@@ -1152,7 +1161,7 @@ def bench_page_weight(ws, report):
 
     from comments_service import registry
 
-    progress("[4/4] page weight: building the sample site (pelicanconf.py) ...")
+    progress("[4/5] page weight: building the sample site (pelicanconf.py) ...")
     site_dir = ws.path / "sample-site" / "output"
     # The development settings as they are; only the comments database is a
     # fresh (absent) one, so var/comments.db is never touched.
@@ -1164,7 +1173,7 @@ def bench_page_weight(ws, report):
     origin = read_settings(str(ROOT / "pelicanconf.py"))["SITE_ORIGIN"]
     posts = registry.load(site_dir)["posts"]
     chosen = next((p for p in posts if p["slug"] == SAMPLE_POST_SLUG), posts[0])
-    progress(f"[4/4] page weight: measuring {chosen['url']} ...")
+    progress(f"[4/5] page weight: measuring {chosen['url']} ...")
     result = page_weight(site_dir, chosen["url"], origin)
     weights = [page_weight(site_dir, p["url"], origin) for p in posts]
     heaviest = max(weights, key=lambda r: r["bytes"])
@@ -1200,6 +1209,191 @@ def bench_page_weight(ws, report):
         f"<= {fmt_n(PAGE_BYTES_GOAL)} B",
         status(heaviest["bytes"] <= PAGE_BYTES_GOAL and not heaviest["third_party"]),
     )
+
+
+# --- Goal 5: images -----------------------------------------------------------
+
+PHOTO_POST = """\
+Title: A Post With a Photo Cover
+Date: 2030-01-01 09:00
+Category: Growth
+Slug: a-post-with-a-photo-cover
+Summary: The benchmark's post whose cover is a 2400x1000 photograph.
+Cover: images/covers/bench-photo.jpg
+Cover_Alt: A blurred, colourful photograph
+
+The cover above is an ordinary 2400x1000 JPEG, as a camera or a stock site gives it.
+"""
+
+
+class PictureParser(HTMLParser):
+    """Each image of a page: the attributes of its <img> and of its <source>s."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.images = []  # (img attributes, [source attributes])
+        self._sources = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "picture":
+            self._sources = []
+        elif tag == "source" and self._sources is not None:
+            self._sources.append(dict(attrs))
+        elif tag == "img":
+            self.images.append((dict(attrs), self._sources or []))
+
+    def handle_endtag(self, tag):
+        if tag == "picture":
+            self._sources = None
+
+
+def image_bytes(site_dir, page_url, viewport=412, density=2):
+    """The image files a phone loads for one page (all of them, lazy ones too)."""
+    html = (Path(site_dir) / page_url.lstrip("/") / "index.html").read_text(encoding="utf-8")
+    parser = PictureParser()
+    parser.feed(html)
+    loaded = []
+    for img, sources in parser.images:
+        chosen = next((s for s in sources if s.get("srcset")), img)  # AVIF first
+        if chosen.get("srcset"):
+            url = pictures.chosen_url(chosen["srcset"], chosen["sizes"], viewport, density)
+        else:
+            url = img["src"]
+        path = Path(site_dir) / urlsplit(url).path.lstrip("/")
+        loaded.append((urlsplit(url).path, path.stat().st_size))
+    return loaded
+
+
+def serve_folder(folder):
+    """A static server of ``folder`` on a free loopback port: (url, stop)."""
+    import functools
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=folder))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    def stop():
+        server.shutdown()
+        thread.join()
+        server.server_close()
+
+    return f"http://127.0.0.1:{server.server_port}", stop
+
+
+def lighthouse(command, url, workdir):
+    """Lighthouse mobile (its defaults: a Moto G Power, slow 4G simulated) on ``url``."""
+    report = Path(workdir) / "lighthouse.json"
+    subprocess.run(
+        [
+            *command.split(),
+            url,
+            "--only-categories=performance",
+            "--output=json",
+            f"--output-path={report}",
+            "--quiet",
+            "--chrome-flags=--headless=new --no-sandbox --disable-gpu "
+            "--disable-background-networking --disable-component-update --disable-sync",
+        ],
+        env={**os.environ, "CHROME_PATH": shutil.which("chromium") or "/usr/bin/chromium"},
+        check=True,
+        timeout=300,
+        capture_output=True,
+    )
+    data = json.loads(report.read_text())
+    audits = data["audits"]
+    return {
+        "performance": round(data["categories"]["performance"]["score"] * 100),
+        "lcp_s": audits["largest-contentful-paint"]["numericValue"] / 1000,
+        "fcp_s": audits["first-contentful-paint"]["numericValue"] / 1000,
+        "cls": audits["cumulative-layout-shift"]["numericValue"],
+        "bytes": audits["total-byte-weight"]["numericValue"],
+    }
+
+
+def bench_images(ws, report):
+    progress("[5/5] images: the sample site plus a post with a 2400x1000 JPEG cover ...")
+    root = ws.path / "images-site"
+    content = root / "content"
+    shutil.copytree(ROOT / "content", content)
+    (content / "posts" / "bench-photo.md").write_text(PHOTO_POST, encoding="utf-8")
+    cover = pictures.save_photo(content / "images" / "covers" / "bench-photo.jpg")
+    settings_file = write_settings_file(root / "benchconf.py", content, root / "none.db")
+    site_dir = root / "output"
+    started = time.perf_counter()
+    quiet_build(settings_file, site_dir, {"CACHE_PATH": str(root / "cache")})
+    cold_s = time.perf_counter() - started
+    started = time.perf_counter()
+    quiet_build(settings_file, root / "output-again", {"CACHE_PATH": str(root / "cache")})
+    cached_s = time.perf_counter() - started
+    post_url = "/2030/01/a-post-with-a-photo-cover/"
+    home = image_bytes(site_dir, "/")
+    post = image_bytes(site_dir, post_url)
+    result = {
+        "cover_bytes": cover.stat().st_size,
+        "home": home,
+        "post": post,
+        "post_url": post_url,
+        "cold_s": cold_s,
+        "cached_s": cached_s,
+        "lighthouse": {},
+    }
+    home_total = sum(size for _, size in home)
+    report.row(
+        "5 images",
+        "home page: image bytes a phone loads (412 px, 2x)",
+        f"{fmt_n(home_total)} B ({len(home)} images)",
+        f"<= {fmt_n(HOME_IMAGE_BYTES_GOAL)} B",
+        status(home_total <= HOME_IMAGE_BYTES_GOAL),
+    )
+    report.row(
+        "5 images",
+        f"post page: image bytes (the cover: {fmt_n(result['cover_bytes'])} B as a JPEG)",
+        f"{fmt_n(sum(size for _, size in post))} B",
+        "(info)",
+        "-",
+    )
+    report.row(
+        "5 images",
+        "sample site build with its images: cold cache / warm cache",
+        f"{fmt_s(cold_s)} / {fmt_s(cached_s)}",
+        "(info)",
+        "-",
+    )
+    command = os.environ.get("LIGHTHOUSE")
+    if QUICK or not command:
+        report.row(
+            "5 images",
+            "Lighthouse mobile",
+            "not run" + (" (quick run)" if QUICK else ": set LIGHTHOUSE to its command"),
+            "-",
+            "-",
+        )
+    else:
+        origin, stop = serve_folder(str(site_dir))
+        try:
+            for name, url in (("post", post_url), ("home", "/")):
+                progress(f"[5/5] images: Lighthouse mobile on {url} ...")
+                scores = lighthouse(command, origin + url, root)
+                result["lighthouse"][name] = scores
+                met = (
+                    scores["performance"] >= LIGHTHOUSE_PERFORMANCE_GOAL
+                    and scores["lcp_s"] <= LIGHTHOUSE_LCP_GOAL_S
+                )
+                report.row(
+                    "5 images",
+                    f"Lighthouse mobile {url}: performance, LCP",
+                    f"{scores['performance']}, {scores['lcp_s']:.2f} s",
+                    f"{LIGHTHOUSE_PERFORMANCE_GOAL}, <= {LIGHTHOUSE_LCP_GOAL_S} s",
+                    status(met),
+                )
+        finally:
+            stop()
+    report.data["images"] = result
 
 
 # --- report -------------------------------------------------------------------
@@ -1596,6 +1790,44 @@ def write_markdown(report, info, path, total_s, sizes):
             f"{fmt_n(pw['heaviest_post']['bytes'])} bytes, "
             f"{pw['heaviest_post']['requests']} requests.",
         ]
+    images = report.data.get("images")
+    if images:
+        out += [
+            "",
+            "## Goal 5: images",
+            "",
+            "The sample site (`content/`, `pelicanconf.py`) plus one newest post whose "
+            "cover is a 2400x1000 photo-like JPEG of "
+            f"{fmt_n(images['cover_bytes'])} bytes (`bench/pictures.py`). Bytes are the "
+            "files a phone loads, 412 CSS px wide at 2x: from each `<picture>` the first "
+            "`<source>` (AVIF), the srcset candidate a browser picks for the `sizes` given "
+            "(`pictures.chosen_url`), lazy images included.",
+            "",
+            "| page | image | bytes |",
+            "| --- | --- | --- |",
+        ]
+        for page, key in (("/", "home"), (images["post_url"], "post")):
+            for url, size in images[key]:
+                out.append(f"| `{page}` | `{url}` | {fmt_n(size)} |")
+        out += [
+            "",
+            f"Build of that site: {fmt_s(images['cold_s'])} with an empty image cache, "
+            f"{fmt_s(images['cached_s'])} with it (nothing encoded again).",
+        ]
+        for name, scores in images["lighthouse"].items():
+            out.append(
+                f"* Lighthouse mobile, {name}: performance {scores['performance']}, LCP "
+                f"{scores['lcp_s']:.2f} s, FCP {scores['fcp_s']:.2f} s, CLS {scores['cls']:.3f}, "
+                f"{fmt_n(round(scores['bytes']))} bytes transferred."
+            )
+        out += [
+            "",
+            "Lighthouse runs when `LIGHTHOUSE` names its command (e.g. "
+            "`LIGHTHOUSE='npx --prefix /tmp/lh lighthouse' make bench`, after "
+            "`npm i --prefix /tmp/lh -E lighthouse@12.2.3`), against a static server "
+            "of the built site on 127.0.0.1, with Debian's chromium "
+            "(`--headless=new --no-sandbox --disable-gpu ...`).",
+        ]
     out.append("")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     notes = ROOT / "bench" / "OPTIMISATIONS.md"  # hand-written: what was changed and why
@@ -1606,7 +1838,7 @@ def write_markdown(report, info, path, total_s, sizes):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", default="1,2,3,4", help="goals to run, e.g. 1,3")
+    parser.add_argument("--only", default="1,2,3,4,5", help="goals to run, e.g. 1,3")
     parser.add_argument("--sizes", default=None, help="post counts, e.g. 1000,10000")
     parser.add_argument("--build-child", help=argparse.SUPPRESS)
     parser.add_argument("--approval-child", nargs=2, type=int, help=argparse.SUPPRESS)
@@ -1641,6 +1873,7 @@ def main(argv=None):
         (2, "2 approval-to-live", lambda: bench_approval(ws, sizes, report)),
         (3, "3 comment intake", lambda: bench_intake(ws, sizes, report)),
         (4, "4 page weight", lambda: bench_page_weight(ws, report)),
+        (5, "5 images", lambda: bench_images(ws, report)),
     ]
     try:
         for number, name, step in steps:
@@ -1670,7 +1903,7 @@ def main(argv=None):
     )
     # Only a complete full run replaces bench/RESULTS.md; a quick or partial run
     # (--only, --sizes) goes to bench/out/ unless BENCH_RESULTS says otherwise.
-    partial = goals != {1, 2, 3, 4} or sizes != SIZES
+    partial = goals != {1, 2, 3, 4, 5} or sizes != SIZES
     kind = "quick" if QUICK else "partial" if partial else None
     default = BENCH_DIR / (f"out/RESULTS-{kind}.md" if kind else "RESULTS.md")
     path = Path(os.environ.get("BENCH_RESULTS") or default)

@@ -2,12 +2,11 @@
 
 Three posts: one with a 2400x1000 photo as its cover, a photo-like PNG, a
 small icon and a code block in its body; one with an SVG cover; one without a
-cover. Images are made here (bench/photos.py), not read from the author's
+cover. Images are made here (bench/pictures.py), not read from the author's
 content. ``build`` uses the project's pelicanconf.py and theme with the
 content, image cache and database pointed into the folder.
 """
 
-import re
 import sys
 from pathlib import Path
 
@@ -16,7 +15,8 @@ from PIL import Image
 from support import ROOT, Site
 
 sys.path.insert(0, str(ROOT / "bench"))
-from photos import photo_like, save_photo  # noqa: E402  (bench/photos.py)
+# (candidates: re-exported for the tests)
+from pictures import candidates, chosen_url, photo_like, save_photo  # noqa: E402, F401
 
 PHOTO_SLUG = "a-post-with-a-photo"
 PHOTO_URL = "/2026/03/a-post-with-a-photo/"
@@ -141,51 +141,11 @@ def build(settings_file, output):
     return Site(output)
 
 
-# --- what a browser picks from a srcset ----------------------------------------------
-
-REM = 16
-
-
-def length(value, viewport):
-    """CSS px of a ``sizes`` length: ``10rem``, ``100vw``, ``calc(100vw - 2rem)``."""
-    value = value.strip()
-    calc = re.fullmatch(r"calc\((.+) - (.+)\)", value)
-    if calc:
-        return length(calc.group(1), viewport) - length(calc.group(2), viewport)
-    number, unit = re.fullmatch(r"([0-9.]+)(rem|vw|px)", value).groups()
-    return float(number) * {"rem": REM, "vw": viewport / 100, "px": 1}[unit]
-
-
-def slot_width(sizes, viewport):
-    """The width ``sizes`` gives an image at ``viewport`` CSS px (min-width conditions only)."""
-    for part in sizes.split(","):
-        condition = re.match(r"\s*\(min-width:\s*([0-9.]+rem)\)\s*(.+)", part)
-        if not condition:
-            return length(part, viewport)
-        if viewport >= length(condition.group(1), viewport):
-            return length(condition.group(2), viewport)
-    raise ValueError(sizes)
-
-
-def candidates(srcset):
-    """``[(url, width), ...]`` of a srcset with ``w`` descriptors."""
-    pairs = []
-    for item in srcset.split(","):
-        url, width = item.split()
-        pairs.append((url, int(width.rstrip("w"))))
-    return pairs
-
-
 def picked(element, viewport=412, density=2):
-    """The URL a browser with AVIF loads for ``<picture>`` or ``<img>`` ``element``.
-
-    The narrowest candidate of the first source at least as wide as the slot
-    times the density (or the widest), as Chromium does without a cache."""
+    """The URL a browser with AVIF loads for a ``<picture>`` or ``<img>`` element."""
     source = element.find("source") if element.name == "picture" else None
     img = element if element.name == "img" else element.find("img")
     chosen = source or img
     if not chosen.get("srcset"):
         return img["src"]
-    need = slot_width(chosen["sizes"], viewport) * density
-    pairs = sorted(candidates(chosen["srcset"]), key=lambda pair: pair[1])
-    return next((url for url, width in pairs if width >= need), pairs[-1][0])
+    return chosen_url(chosen["srcset"], chosen["sizes"], viewport, density)
