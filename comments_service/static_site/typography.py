@@ -93,10 +93,12 @@ class SmartPunctuation(Treeprocessor):
     """Curly quotes, dashes and ellipses in text, after the inline patterns ran."""
 
     def run(self, root):
+        # A set, not Markdown's list behind ``is_block_level``: asked per element.
+        self.blocks = set(self.md.block_level_elements)
         self.walk(root, "")
 
     def walk(self, element, before):
-        if self.md.is_block_level(element.tag):
+        if element.tag in self.blocks:
             before = ""
         if element.tag in VERBATIM:
             return "".join(element.itertext())[-1:] or before  # code reads as a word
@@ -107,7 +109,7 @@ class SmartPunctuation(Treeprocessor):
                 element.text, before = educate(element.text, before)
         for child in element:
             before = self.walk(child, before)
-            if self.md.is_block_level(child.tag):
+            if child.tag in self.blocks:
                 before = ""
             if child.tail:
                 child.tail, before = educate(child.tail, before)
