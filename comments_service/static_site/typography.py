@@ -6,10 +6,11 @@
   dash, ``---`` an em dash, ``...`` an ellipsis, outside code;
 * every heading gets an ``id`` and a "#" link to itself, for sharing a
   section: ``<div class="heading"><h2 id="why">Why</h2><a class="heading-link"
-  href="#why"><span aria-hidden="true">#</span><span class="visually-hidden">Link
-  to section: Why</span></a></div>``. The link sits beside the heading, not in
-  it, so the heading's accessible name stays its text; the link's name says
-  where it goes, and the "#" is only shown.
+  href="#why" aria-label="Link to section: Why">#</a></div>``. The link sits
+  beside the heading, not in it, so the heading's accessible name stays its
+  text; the link's name says where it goes. It is named by ``aria-label``
+  rather than hidden text because the Atom feed carries posts whole, and a
+  feed reader shows hidden text (it has no stylesheet): there it is just "#".
 
 Python-Markdown's ``smarty`` and ``toc`` extensions do the same, but smarty
 runs a second inline pass over every text node and toc renders a table of
@@ -140,12 +141,15 @@ class HeadingLinks(Treeprocessor):
         wrapper.tail, heading.tail = heading.tail, None
         wrapper.append(heading)
         link = etree.SubElement(
-            wrapper, "a", {"class": "heading-link", "href": f"#{heading.get('id')}"}
+            wrapper,
+            "a",
+            {
+                "class": "heading-link",
+                "href": f"#{heading.get('id')}",
+                "aria-label": f"Link to section: {title}",
+            },
         )
-        mark = etree.SubElement(link, "span", {"aria-hidden": "true"})
-        mark.text = "#"
-        label = etree.SubElement(link, "span", {"class": "visually-hidden"})
-        label.text = f"Link to section: {title}"
+        link.text = "#"
         return wrapper
 
 
