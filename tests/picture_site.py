@@ -25,6 +25,7 @@ PLAIN_URL = "/2026/01/a-post-without-a-cover/"
 COVER_SIZE = (2400, 1000)
 CHART_SIZE = (1000, 600)
 ICON_SIZE = (200, 100)
+PORTRAIT_SIZE = (600, 1000)  # as shown: stored 1000x600 with EXIF "rotate 90"
 
 PHOTO_POST = """\
 Title: A Post With a Photo
@@ -46,6 +47,8 @@ A chart of the results:
 ![A chart of the results]({static}/images/photos/chart.png "Results")
 
 And a small icon: ![An icon]({static}/images/photos/icon.png)
+
+![A portrait, taken with the phone upright]({static}/images/photos/portrait.jpg)
 
 ## Why it matters
 
@@ -102,6 +105,10 @@ def write_content(root):
     chart.putalpha(230)  # a PNG with transparency
     chart.save(content / "images/photos/chart.png")
     Image.new("RGB", ICON_SIZE, "#d97706").save(content / "images/photos/icon.png")
+    sideways = photo_like(PORTRAIT_SIZE[1], PORTRAIT_SIZE[0], seed=3)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to show
+    sideways.save(content / "images/photos/portrait.jpg", exif=exif)
     return content
 
 

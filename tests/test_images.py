@@ -6,10 +6,11 @@ SVG cover, and one without a cover.
 """
 
 import pytest
-from PIL import Image, ImageChops, ImageStat
+from PIL import Image, ImageChops, ImageOps, ImageStat
 
 from comments_service import db
 from comments_service.static_site import images
+from comments_service.static_site.build import BuildError
 from comments_service.static_site.warm import WarmPublisher
 from picture_site import (
     CHART_SIZE,
@@ -18,6 +19,7 @@ from picture_site import (
     PHOTO_SLUG,
     PHOTO_URL,
     PLAIN_URL,
+    PORTRAIT_SIZE,
     SVG_URL,
     build,
     candidates,
@@ -50,9 +52,9 @@ def site(built):
 
 
 def open_image(site, url):
+    """Format and size of an image as a browser shows it (EXIF orientation applied)."""
     with Image.open(site.file(url)) as image:
-        image.load()
-        return image.format, image.size
+        return image.format, ImageOps.exif_transpose(image).size
 
 
 def check_picture(site, picture, original_size):
@@ -102,6 +104,19 @@ def test_a_photo_in_a_post_becomes_a_lazy_picture(site):
     assert [w for _, w in candidates(img["srcset"])] == [320, 640, 960, 1000]
     with Image.open(site.file(picked(picture))) as image:
         assert image.mode == "RGBA", "transparency kept"
+
+
+def test_a_photo_taken_sideways_is_offered_upright(site):
+    picture = site.page(PHOTO_URL).select_one('.body img[alt^="A portrait"]').parent
+    check_picture(site, picture, PORTRAIT_SIZE)  # 600x1000: copies 320 px wide are 533 high
+
+
+def test_a_broken_image_fails_the_build_and_names_the_file(tmp_path):
+    settings_file = make_site(tmp_path)
+    photo = tmp_path / "content/images/photos/chart.png"
+    photo.write_bytes(photo.read_bytes()[: photo.stat().st_size // 2])  # cut off
+    with pytest.raises(BuildError, match="chart.png"):
+        build(settings_file, tmp_path / "output")
 
 
 def test_a_small_image_is_kept_as_it_is(site):

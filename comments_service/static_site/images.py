@@ -80,7 +80,7 @@ import resvg_py
 from markupsafe import Markup
 from pelican import signals
 from pelican.contents import Article
-from PIL import Image, ImageCms, ImageDraw, ImageFont, ImageOps, features
+from PIL import Image, ImageCms, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError, features
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +138,10 @@ def image_settings(settings):
 def cache_dir(settings):
     configured = image_settings(settings)["CACHE_PATH"]
     return Path(configured or os.path.join(settings["CACHE_PATH"], "images"))
+
+
+class ImageError(Exception):
+    """An image of the site is broken: it cannot be read or converted."""
 
 
 # --- what the templates read --------------------------------------------------
@@ -276,7 +280,9 @@ class SourceImage:
 
 
 def read_source(path, url_path):
-    """Size, format and digest of an image file; None when it cannot be read."""
+    """Size, format and digest of an image file; None when it is not an image
+    the build converts (it is then left as it is). ``ImageError`` when it is one
+    but broken (truncated, corrupt, absurdly large)."""
     try:
         data = Path(path).read_bytes()
     except OSError:
@@ -288,17 +294,23 @@ def read_source(path, url_path):
             return None
         return SourceImage(path, url_path, digest, "svg", *size)
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            if image.format not in RASTER_FORMATS:
-                return None
-            fmt = "jpeg" if image.format == "JPEG" else "png"
-            width, height = image.size
+        image = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        return None
+    except (OSError, Image.DecompressionBombError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"{path}: {exc}") from exc
+    with image:
+        if image.format not in RASTER_FORMATS:
+            return None
+        fmt = "jpeg" if image.format == "JPEG" else "png"
+        width, height = image.size
+        try:
             orientation = image.getexif().get(0x0112, 1)
-            if orientation in (5, 6, 7, 8):  # stored sideways: shown turned
-                width, height = height, width
             animated = getattr(image, "is_animated", False)
-    except (OSError, Image.DecompressionBombError, SyntaxError, ValueError):
-        return None  # not an image Pillow reads: left as it is
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise ImageError(f"{path}: {exc}") from exc
+    if orientation in (5, 6, 7, 8):  # stored sideways: shown turned
+        width, height = height, width
     return SourceImage(path, url_path, digest, fmt, width, height, animated)
 
 
@@ -530,7 +542,12 @@ def write_derivatives(items, output_path, cache):
             continue  # its name is its content: already there
         data = cache.get(item)
         if data is None:
-            data = render(item)
+            try:
+                data = render(item)
+            except (OSError, ValueError, Image.DecompressionBombError) as exc:
+                # A truncated or corrupt file: the build fails (the live site
+                # stays as it was) and says which file.
+                raise ImageError(f"{item.source}: cannot make {item.url}: {exc}") from exc
             cache.put(item, data)
         target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile("wb", dir=target.parent, delete=False) as f:
