@@ -20,6 +20,9 @@ ARTICLE_PATHS = ["posts"]
 PAGE_PATHS = ["pages"]
 STATIC_PATHS = ["images"]
 THEME = "theme"
+# Pelican's default, named: the image cache is CACHE_PATH/images (relative to
+# this file; publishconf.py finds a release's there).
+CACHE_PATH = "cache"
 TIMEZONE = "UTC"
 DEFAULT_LANG = "en"
 DEFAULT_DATE_FORMAT = "%B %-d, %Y"

@@ -5,11 +5,14 @@ a 2400x1000 photo cover, a PNG and a small icon in its body, a post with an
 SVG cover, and one without a cover.
 """
 
+import shutil
+from urllib.parse import urlsplit
+
 import pytest
 from PIL import Image, ImageChops, ImageOps, ImageStat
 
 from comments_service import db
-from comments_service.static_site import images
+from comments_service.static_site import images, releases
 from comments_service.static_site.build import BuildError
 from comments_service.static_site.warm import WarmPublisher
 from picture_site import (
@@ -25,7 +28,9 @@ from picture_site import (
     candidates,
     make_site,
     picked,
+    write_content,
 )
+from support import ROOT, Site
 
 FORMATS = {"image/avif": "AVIF", "image/webp": "WEBP", "image/jpeg": "JPEG", "image/png": "PNG"}
 # The home page's images as a phone at 2x loads them (the goal is 60 KB).
@@ -53,7 +58,7 @@ def site(built):
 
 def open_image(site, url):
     """Format and size of an image as a browser shows it (EXIF orientation applied)."""
-    with Image.open(site.file(url)) as image:
+    with Image.open(site.file(urlsplit(url).path)) as image:
         return image.format, ImageOps.exif_transpose(image).size
 
 
@@ -274,3 +279,38 @@ def test_production_writes_no_share_image_for_a_draft(tmp_path, cache):
     # A draft written in development gets one (the preview shows it).
     preview = build(settings_file, tmp_path / "preview")
     assert list((preview.path / "images/og").glob("secret-plans.*.png"))
+
+
+def test_a_new_release_reads_the_live_releases_cache_and_writes_only_its_own(tmp_path, monkeypatch):
+    """Production: each release has its own image cache (beside its sources);
+    `make publish` reads the live release's on a miss, so it encodes nothing
+    already encoded, and never writes into it."""
+    monkeypatch.setenv("SITE_URL", "https://careers.example")
+    project = tmp_path / "project"
+    write_content(project)
+    shutil.copytree(ROOT / "theme", project / "theme")
+    for name in ("pelicanconf.py", "publishconf.py"):
+        shutil.copy(ROOT / name, project / name)
+    root = tmp_path / "site"
+
+    def publish():
+        release = releases.new_release(root, project)
+        build(releases.settings_of(release), releases.site_of(release))
+        releases.mark_built(release)
+        releases.switch(root, release)
+        return release
+
+    first = publish()
+    first_cache = first / "sources" / "cache" / "images"
+    before = {p: p.stat().st_mtime_ns for p in first_cache.rglob("*")}
+    assert before
+    made = []
+    render = images.render
+    monkeypatch.setattr(images, "render", lambda item: made.append(item.url) or render(item))
+    second = publish()
+    assert made == []
+    assert {p: p.stat().st_mtime_ns for p in first_cache.rglob("*")} == before
+    own = {p.name for p in (second / "sources" / "cache" / "images").rglob("*.*")}
+    assert own == {p.name for p in before if p.is_file()}
+    live = Site(releases.live_site_dir(root))
+    check_picture(live, live.page(PHOTO_URL).select_one(".cover picture"), COVER_SIZE)

@@ -37,9 +37,12 @@ part, so every result is kept in a cache folder outside the output, under the
 same hash, written atomically (a killed or concurrent build never leaves a
 partial file under a real name): a rebuild encodes nothing it has encoded
 before. The cache belongs to one settings file: Pelican's ``CACHE_PATH``
-(relative to the settings file) plus ``images/``; a production release
-builds from its own copy of the settings, so each release has its own cache,
-shared with nothing else (see ``releases.py``).
+(relative to the settings file) plus ``images/``. A production release
+builds from its own copy of the settings, so each release writes its own
+cache and no other; ``publishconf.py`` names the live release's cache as a
+seed, read on a miss, so that a new release encodes only the new images
+(entries are complete files under content hashes: nothing half-written or
+stale can be read from another build's cache).
 
 Settings, in one dict (all optional)::
 
@@ -48,6 +51,7 @@ Settings, in one dict (all optional)::
         "THUMBNAIL_WIDTHS": (160, 320, 480),     # also made for covers: the cards' thumbnails
         "CONTENT_SIZES": "(min-width: 46rem) 44rem, calc(100vw - 2rem)",  # an image in a post
         "CACHE_PATH": None,                      # default: <CACHE_PATH>/images
+        "SEED_CACHE_PATHS": (),                  # other caches, read on a miss, never written
     }
 
 Pelican internals it relies on (checked against Pelican 4.12): every content
@@ -89,6 +93,7 @@ DEFAULTS = {
     "THUMBNAIL_WIDTHS": (160, 320, 480),
     "CONTENT_SIZES": "(min-width: 46rem) 44rem, calc(100vw - 2rem)",
     "CACHE_PATH": None,
+    "SEED_CACHE_PATHS": (),
 }
 # The size Facebook, LinkedIn, Mastodon and X show large (1.91:1).
 OG_WIDTH, OG_HEIGHT = 1200, 630
@@ -138,6 +143,10 @@ def image_settings(settings):
 def cache_dir(settings):
     configured = image_settings(settings)["CACHE_PATH"]
     return Path(configured or os.path.join(settings["CACHE_PATH"], "images"))
+
+
+def site_cache(settings):
+    return Cache(cache_dir(settings), image_settings(settings)["SEED_CACHE_PATHS"])
 
 
 class ImageError(Exception):
@@ -504,19 +513,27 @@ def wrap(text, font, width):
 
 
 class Cache:
-    """Derived files by key, in a folder outside the output."""
+    """Derived files by key, in a folder outside the output; on a miss, also
+    in ``seeds``, other builds' caches, which it reads and never writes."""
 
-    def __init__(self, folder):
+    def __init__(self, folder, seeds=()):
         self.folder = Path(folder)
+        self.seeds = [Path(seed) for seed in seeds]
 
-    def path(self, item):
-        return self.folder / item.key[:2] / f"{item.key}.{item.url.rpartition('.')[2]}"
+    def path(self, item, folder=None):
+        name = f"{item.key}.{item.url.rpartition('.')[2]}"
+        return Path(folder or self.folder) / item.key[:2] / name
 
     def get(self, item):
-        try:
-            return self.path(item).read_bytes()
-        except OSError:
-            return None
+        for folder in (self.folder, *self.seeds):
+            try:
+                data = self.path(item, folder).read_bytes()
+            except OSError:
+                continue  # not there, or its release pruned meanwhile
+            if folder != self.folder:
+                self.put(item, data)
+            return data
+        return None
 
     def put(self, item, data):
         """Keep ``data``; a cache that cannot be written only costs speed."""
@@ -659,7 +676,7 @@ def add_pictures(generators):
     write_derivatives(
         sorted(planner.derivatives.values(), key=lambda d: d.url),
         settings["OUTPUT_PATH"],
-        Cache(cache_dir(settings)),
+        site_cache(settings),
     )
 
 
