@@ -12,7 +12,7 @@ import pytest
 from PIL import Image, ImageChops, ImageOps, ImageStat
 
 from comments_service import db
-from comments_service.static_site import images, releases
+from comments_service.static_site import imaging, releases
 from comments_service.static_site.build import BuildError
 from comments_service.static_site.warm import WarmPublisher
 from picture_site import (
@@ -197,13 +197,13 @@ def test_home_page_thumbnails_are_small_and_only_the_first_is_eager(site):
 def test_a_rebuild_encodes_nothing_again(built, tmp_path, monkeypatch):
     site, _root, settings_file = built
     made = []
-    render = images.render
+    render = imaging.render
 
     def counting_render(item):
         made.append(item.url)
         return render(item)
 
-    monkeypatch.setattr(images, "render", counting_render)
+    monkeypatch.setattr(imaging, "render", counting_render)
     again = build(settings_file, tmp_path / "again")
     assert made == []
     for path in (site.path / "images").rglob("*"):
@@ -220,8 +220,8 @@ def test_a_changed_image_is_encoded_again_under_new_names(tmp_path, monkeypatch,
             tmp_path / "content/images/covers/team.jpg"
         )
     made = []
-    render = images.render
-    monkeypatch.setattr(images, "render", lambda item: made.append(item.url) or render(item))
+    render = imaging.render
+    monkeypatch.setattr(imaging, "render", lambda item: made.append(item.url) or render(item))
     second = build(settings_file, tmp_path / "second")
     new = set(candidates(second.page(PHOTO_URL).select_one(".cover source")["srcset"]))
     assert not old & new
@@ -305,8 +305,8 @@ def test_a_new_release_reads_the_live_releases_cache_and_writes_only_its_own(tmp
     before = {p: p.stat().st_mtime_ns for p in first_cache.rglob("*")}
     assert before
     made = []
-    render = images.render
-    monkeypatch.setattr(images, "render", lambda item: made.append(item.url) or render(item))
+    render = imaging.render
+    monkeypatch.setattr(imaging, "render", lambda item: made.append(item.url) or render(item))
     second = publish()
     assert made == []
     assert {p: p.stat().st_mtime_ns for p in first_cache.rglob("*")} == before
