@@ -20,6 +20,9 @@ ARTICLE_PATHS = ["posts"]
 PAGE_PATHS = ["pages"]
 STATIC_PATHS = ["images"]
 THEME = "theme"
+# Pelican's default, named: the image cache is CACHE_PATH/images (relative to
+# this file; publishconf.py finds a release's there).
+CACHE_PATH = "cache"
 TIMEZONE = "UTC"
 DEFAULT_LANG = "en"
 DEFAULT_DATE_FORMAT = "%B %-d, %Y"
@@ -97,14 +100,30 @@ RSS_FEED_SUMMARY_ONLY = True
 COMMENTS_FEED_ATOM = "feeds/comments.atom.xml"
 POST_COMMENTS_FEED_ATOM = "feeds/comments/{slug}.atom.xml"
 
+# Markdown as Pelican reads it by default (code coloured by Pygments,
+# Markdown Extra, metadata), plus curly quotes and dashes and a link on every
+# heading (comments_service/static_site/typography.py).
+MARKDOWN = {
+    "extension_configs": {
+        "markdown.extensions.codehilite": {"css_class": "highlight"},
+        "markdown.extensions.extra": {},
+        "markdown.extensions.meta": {},
+        "comments_service.static_site.typography": {},
+    },
+    "output_format": "html5",
+}
+
 # checks: the build fails, naming file and line, on a missing or impossible
 # date, a slug used twice, a category not in CATEGORIES, a broken {filename}/
 # {static}/{attach} link or a missing cover or image (all listed at once).
 # assets: fingerprinted copies of the theme's CSS/JS (cached for a year), linked by the templates.
+# images: covers and photos in posts resized into srcsets (AVIF, WebP), and a
+# share image for every post; encoded once, then kept in cache/images/.
 PLUGINS = [
     "comments_service.static_site.checks",
     "comments_service.static_site.assets",
     "comments_service.static_site.pelican_plugin",
+    "comments_service.static_site.images",
 ]
 POPULAR_POSTS_COUNT = 5
 

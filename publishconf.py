@@ -2,6 +2,9 @@
 
 import importlib.util
 import os
+from pathlib import Path
+
+from comments_service.static_site import images, releases
 
 # Run the pelicanconf.py beside this file, whatever the working directory, and
 # afresh each time: a running service builds several releases, each with its
@@ -29,3 +32,16 @@ DRAFT_SAVE_AS = ""
 DRAFT_LANG_SAVE_AS = ""
 DRAFT_PAGE_SAVE_AS = ""
 DRAFT_PAGE_LANG_SAVE_AS = ""
+
+# Images (comments_service/static_site/images.py): a release writes its own
+# image cache (under CACHE_PATH, beside this file) and no other. On a miss it
+# reads the live release's, so a new release encodes only the new images.
+_sources = Path(__file__).resolve().parent
+_root = _sources.parent.parent.parent  # SITE_ROOT, when this file is a release's copy
+if _sources.parent.parent == releases.releases_dir(_root) and releases.live_release(_root):
+    _live_sources = releases.settings_of(releases.live_release(_root)).parent
+    IMAGES = {
+        "SEED_CACHE_PATHS": [
+            str(images.cache_dir({"CACHE_PATH": str(_live_sources / _development.CACHE_PATH)}))
+        ]
+    }

@@ -32,6 +32,11 @@ the same run):
    (``bench_queue_page``); p50/p95, a page deep in the queue, a search, and
    the process's RSS before and after the loads. Goals: p95 <= 100 ms, at
    most 50 comments a page, RSS flat (grows <= 5 MB).
+8. images: the sample site plus a post whose cover is a 2400x1000 JPEG photo
+   (~350 KiB): the image bytes a phone (412 CSS px, 2x) loads on the home page
+   and on that post. Goal: home page <= 60 KB. With ``LIGHTHOUSE`` set to a
+   Lighthouse CLI (not in a quick run), also Lighthouse mobile on both pages.
+   Goals: performance 100, LCP <= 1.5 s.
 
 Prints progress to stderr and a table at the end; writes bench/RESULTS.md
 (a quick run writes bench/out/RESULTS-quick.md and a partial one, with --only
@@ -84,6 +89,7 @@ ROOT = BENCH_DIR.parent
 sys.path.insert(0, str(BENCH_DIR))
 
 import corpus  # noqa: E402  (bench/corpus.py, stdlib only)
+import pictures  # noqa: E402  (bench/pictures.py: photo-like images, srcset choice)
 
 QUICK = os.environ.get("BENCH_QUICK", "").strip().lower() not in ("", "0", "false", "no")
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -107,6 +113,10 @@ QUEUE_LOADS = 5 if QUICK else 20
 QUEUE_P95_GOAL_S = 0.100
 QUEUE_PAGE_MAX = 50
 QUEUE_RSS_GROWTH_GOAL_MB = 5
+HOME_IMAGE_BYTES_GOAL = 60_000
+LIGHTHOUSE_PERFORMANCE_GOAL = 100
+LIGHTHOUSE_LCP_GOAL_S = 1.5
+LIGHTHOUSE_RUNS = 3  # a single run swings by several points on a shared machine
 SAMPLE_POST_SLUG = "meet-mentors-through-informational-interviews"
 
 MARK = "BENCH_JSON "  # a child process's result line on stdout
@@ -177,7 +187,7 @@ def quiet_build(settings_file, output_dir, overrides):
         return build_site(settings_file, output_dir, overrides)
 
 
-def write_settings_file(path, corpus_dir, db_path):
+def write_settings_file(path, corpus_dir, db_path, categories=corpus.CATEGORIES):
     """A Pelican settings file: the project's pelicanconf.py, PATH at a corpus."""
     conf = ROOT / "pelicanconf.py"
     Path(path).write_text(
@@ -191,7 +201,7 @@ del _f, _conf
 PATH = {str(corpus_dir)!r}
 THEME = {str(ROOT / "theme")!r}
 COMMENTS = {{"DB": {str(db_path)!r}}}
-CATEGORIES = {corpus.CATEGORIES!r}
+CATEGORIES = {list(categories)!r}
 ''',
         encoding="utf-8",
     )
@@ -287,7 +297,7 @@ def bench_build_overhead(ws, sizes, report):
 
         def build(kind, mode, label, n=n, content=content, db_path=db_path, base=base):
             """One build in a fresh process, into ``base/<kind>-<mode>``."""
-            progress(f"[1/7] build overhead: N={fmt_n(n)} {label} ...")
+            progress(f"[1/8] build overhead: N={fmt_n(n)} {label} ...")
             folder = base / f"{kind}-{mode}"
             spec = {
                 "kind": kind,
@@ -413,7 +423,7 @@ def bench_approval_to_live(n_posts, samples=APPROVAL_SAMPLES, workdir=None):
     # What the gunicorn master of `make serve-prod` does at start
     # (gunicorn_conf.when_ready): one full build that leaves the publisher
     # warm; the workers fork from it.
-    progress(f"[2/7] approval-to-live: N={fmt_n(n_posts)} start-up build ...")
+    progress(f"[2/8] approval-to-live: N={fmt_n(n_posts)} start-up build ...")
     started = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):
         publish.publish_site(app.config)
@@ -443,7 +453,7 @@ def bench_approval_to_live(n_posts, samples=APPROVAL_SAMPLES, workdir=None):
     # (one full build). `make serve` does that at start; it is reported apart.
     for i in range(samples + 1):
         progress(
-            f"[2/7] approval-to-live: N={fmt_n(n_posts)} sample {i}/{samples} (0: the first) ..."
+            f"[2/8] approval-to-live: N={fmt_n(n_posts)} sample {i}/{samples} (0: the first) ..."
         )
         post = open_posts[(i * 7919) % len(open_posts)]
         marker = f"approvalsample{i}x{secrets.token_hex(6)}"
@@ -808,7 +818,7 @@ def run_wrk(wrk, base, script, seconds, label):
         time.sleep(1)
         elapsed = min(time.monotonic() - started, seconds)
         if proc.poll() is None:
-            progress(f"[3/7] comment intake: {label} {elapsed:.0f}/{seconds} s ...")
+            progress(f"[3/8] comment intake: {label} {elapsed:.0f}/{seconds} s ...")
     out, err = proc.communicate()
     if proc.returncode != 0:
         raise RuntimeError(f"wrk failed: {err or out}")
@@ -886,7 +896,7 @@ def run_python_load(base, slugs, seconds, label):
     while any(t.is_alive() for t in threads):
         time.sleep(1)
         progress(
-            f"[3/7] comment intake (Python fallback): {label} "
+            f"[3/8] comment intake (Python fallback): {label} "
             f"{min(time.perf_counter() - started, seconds):.0f}/{seconds} s ..."
         )
     for t in threads:
@@ -967,7 +977,7 @@ def bench_intake(ws, sizes, report):
         count_comments(db_path)
 
         # The gunicorn master builds the site before any worker answers.
-        progress(f"[3/7] comment intake: N={fmt_n(n)} starting gunicorn (it builds the site) ...")
+        progress(f"[3/8] comment intake: N={fmt_n(n)} starting gunicorn (it builds the site) ...")
         server_run = gunicorn_server(site_dir, db_path, work, settings_file)
         with server_run as (base, server, env, cmd, log_path):
             slugs = [p["slug"] for p in registry.load(site_dir)["posts"] if p["comments_open"]]
@@ -1205,7 +1215,7 @@ def bench_page_weight(ws, report, settings_file):
     from comments_service import registry
 
     shown = settings_file.relative_to(ROOT) if settings_file.is_relative_to(ROOT) else settings_file
-    progress(f"[4/7] page weight: building the sample site ({shown}) ...")
+    progress(f"[4/8] page weight: building the sample site ({shown}) ...")
     site_dir = ws.path / "sample-site" / "output"
     # The development settings as they are; only the comments database is a
     # fresh (absent) one, so var/comments.db is never touched.
@@ -1217,7 +1227,7 @@ def bench_page_weight(ws, report, settings_file):
     origin = read_settings(str(settings_file))["SITE_ORIGIN"]
     posts = registry.load(site_dir)["posts"]
     chosen = next((p for p in posts if p["slug"] == SAMPLE_POST_SLUG), posts[0])
-    progress(f"[4/7] page weight: measuring {chosen['url']} ...")
+    progress(f"[4/8] page weight: measuring {chosen['url']} ...")
     result = page_weight(site_dir, chosen["url"], origin)
     weights = [page_weight(site_dir, p["url"], origin) for p in posts]
     heaviest = max(weights, key=lambda r: r["bytes"])
@@ -1276,7 +1286,7 @@ def bench_render_worst_case(report):
     comments += [(f"nested {i + 1}", text) for i, text in enumerate(NESTED)]
     results = []
     for i, (label, text) in enumerate(comments, 1):
-        progress(f"[5/7] render worst case: {i}/{len(comments)} {label[:30]} ...")
+        progress(f"[5/8] render worst case: {i}/{len(comments)} {label[:30]} ...")
         times = []
         for _ in range(RENDER_REPS):
             started = time.perf_counter()
@@ -1554,7 +1564,7 @@ def bench_soak(ws, sizes, report):
     username, password = "soak-admin", secrets.token_urlsafe(16)
     run_id = secrets.token_hex(4)
     window = min(30.0, SOAK_SECONDS / 3)
-    progress(f"[6/7] soak: N={fmt_n(n)} starting gunicorn (it builds the site) ...")
+    progress(f"[6/8] soak: N={fmt_n(n)} starting gunicorn (it builds the site) ...")
     admin_env = {"ADMIN_USERNAME": username, "ADMIN_PASSWORD": password}
     with gunicorn_server(work / "output", db_path, work, settings_file, admin_env) as (
         base,
@@ -1584,7 +1594,7 @@ def bench_soak(ws, sizes, report):
             if elapsed - rss[-1][0] >= SOAK_RSS_EVERY_S:
                 rss.append((elapsed, worker_rss_kb(master)))
                 progress(
-                    f"[6/7] soak: {elapsed:.0f}/{SOAK_SECONDS} s, {len(records):,} comments, "
+                    f"[6/8] soak: {elapsed:.0f}/{SOAK_SECONDS} s, {len(records):,} comments, "
                     f"{len(admin.decisions)} decisions, workers {rss[-1][1] / 1024:.0f} MB ..."
                 )
         rss.append((time.perf_counter() - started_at, worker_rss_kb(master)))
@@ -1724,11 +1734,11 @@ def bench_queue_page(n_pending=QUEUE_PENDING, loads=QUEUE_LOADS, workdir=None):
 
     tmp = Path(workdir or tempfile.mkdtemp(prefix="queue-", dir="/tmp"))
     site_dir = tmp / "site"
-    progress("[7/7] queue page: building the sample site ...")
+    progress("[7/8] queue page: building the sample site ...")
     quiet_build(ROOT / "pelicanconf.py", site_dir, {"COMMENTS": {"DB": str(tmp / "none.db")}})
     slugs = [p["slug"] for p in registry.load(site_dir)["posts"]]
     db_path = tmp / "comments.db"
-    progress(f"[7/7] queue page: {fmt_n(n_pending)} pending comments ...")
+    progress(f"[7/8] queue page: {fmt_n(n_pending)} pending comments ...")
     rng = random.Random(5)
     conn = db.connect(db_path)
     started = time.perf_counter()
@@ -1782,7 +1792,7 @@ def bench_queue_page(n_pending=QUEUE_PENDING, loads=QUEUE_LOADS, workdir=None):
         raise RuntimeError(f"admin login failed: HTTP {answer.status_code}")
 
     def timed(url):
-        progress(f"[7/7] queue page: {loads} loads of {url[:70]} ...")
+        progress(f"[7/8] queue page: {loads} loads of {url[:70]} ...")
         client.get(url)  # the first load (templates compiled, registry read)
         rss_before = rss_mb()
         times, shown = [], 0
@@ -1869,6 +1879,206 @@ def bench_queue(ws, report):
         f"<= {QUEUE_RSS_GROWTH_GOAL_MB} MB",
         status(growth <= QUEUE_RSS_GROWTH_GOAL_MB),
     )
+
+
+# --- Goal 8: images -----------------------------------------------------------
+
+PHOTO_POST = """\
+Title: A Post With a Photo Cover
+Date: 2030-01-01 09:00
+Category: {category}
+Slug: a-post-with-a-photo-cover
+Summary: The benchmark's post whose cover is a 2400x1000 photograph.
+Cover: images/covers/bench-photo.jpg
+Cover_Alt: A blurred, colourful photograph
+
+The cover above is an ordinary 2400x1000 JPEG, as a camera or a stock site gives it.
+"""
+
+
+class PictureParser(HTMLParser):
+    """Each image of a page: the attributes of its <img> and of its <source>s."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.images = []  # (img attributes, [source attributes])
+        self._sources = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "picture":
+            self._sources = []
+        elif tag == "source" and self._sources is not None:
+            self._sources.append(dict(attrs))
+        elif tag == "img":
+            self.images.append((dict(attrs), self._sources or []))
+
+    def handle_endtag(self, tag):
+        if tag == "picture":
+            self._sources = None
+
+
+def image_bytes(site_dir, page_url, viewport=412, density=2):
+    """The image files a phone loads for one page (all of them, lazy ones too)."""
+    html = (Path(site_dir) / page_url.lstrip("/") / "index.html").read_text(encoding="utf-8")
+    parser = PictureParser()
+    parser.feed(html)
+    loaded = []
+    for img, sources in parser.images:
+        chosen = next((s for s in sources if s.get("srcset")), img)  # AVIF first
+        if chosen.get("srcset"):
+            url = pictures.chosen_url(chosen["srcset"], chosen["sizes"], viewport, density)
+        else:
+            url = img["src"]
+        path = Path(site_dir) / urlsplit(url).path.lstrip("/")
+        loaded.append((urlsplit(url).path, path.stat().st_size))
+    return loaded
+
+
+def serve_folder(folder):
+    """A static server of ``folder`` on a free loopback port: (url, stop)."""
+    import functools
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=folder))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    def stop():
+        server.shutdown()
+        thread.join()
+        server.server_close()
+
+    return f"http://127.0.0.1:{server.server_port}", stop
+
+
+def lighthouse(command, url, workdir):
+    """Lighthouse mobile (its defaults: a Moto G Power, slow 4G simulated) on ``url``."""
+    report = Path(workdir) / "lighthouse.json"
+    subprocess.run(
+        [
+            *command.split(),
+            url,
+            "--only-categories=performance",
+            "--output=json",
+            f"--output-path={report}",
+            "--quiet",
+            "--chrome-flags=--headless=new --no-sandbox --disable-gpu "
+            "--disable-background-networking --disable-component-update --disable-sync",
+        ],
+        env={**os.environ, "CHROME_PATH": shutil.which("chromium") or "/usr/bin/chromium"},
+        check=True,
+        timeout=300,
+        capture_output=True,
+    )
+    data = json.loads(report.read_text())
+    audits = data["audits"]
+    return {
+        "performance": round(data["categories"]["performance"]["score"] * 100),
+        "lcp_s": audits["largest-contentful-paint"]["numericValue"] / 1000,
+        "fcp_s": audits["first-contentful-paint"]["numericValue"] / 1000,
+        "cls": audits["cumulative-layout-shift"]["numericValue"],
+        "bytes": audits["total-byte-weight"]["numericValue"],
+    }
+
+
+def bench_images(ws, report, site_settings):
+    progress("[8/8] images: the sample site plus a post with a 2400x1000 JPEG cover ...")
+    root = ws.path / "images-site"
+    content = root / "content"
+    from pelican.settings import read_settings
+
+    site = read_settings(str(site_settings))
+    shutil.copytree(site["PATH"], content)
+    # In the site's first category: the build refuses one it does not declare.
+    post = PHOTO_POST.replace("{category}", site["CATEGORIES"][0])
+    (content / "posts" / "bench-photo.md").write_text(post, encoding="utf-8")
+    cover = pictures.save_photo(content / "images" / "covers" / "bench-photo.jpg")
+    settings_file = write_settings_file(
+        root / "benchconf.py", content, root / "none.db", site["CATEGORIES"]
+    )
+    site_dir = root / "output"
+    started = time.perf_counter()
+    quiet_build(settings_file, site_dir, {"CACHE_PATH": str(root / "cache")})
+    cold_s = time.perf_counter() - started
+    started = time.perf_counter()
+    quiet_build(settings_file, root / "output-again", {"CACHE_PATH": str(root / "cache")})
+    cached_s = time.perf_counter() - started
+    post_url = "/2030/01/a-post-with-a-photo-cover/"
+    home = image_bytes(site_dir, "/")
+    post = image_bytes(site_dir, post_url)
+    result = {
+        "cover_bytes": cover.stat().st_size,
+        "home": home,
+        "post": post,
+        "post_url": post_url,
+        "cold_s": cold_s,
+        "cached_s": cached_s,
+        "lighthouse": {},
+    }
+    home_total = sum(size for _, size in home)
+    report.row(
+        "8 images",
+        "home page: image bytes a phone loads (412 px, 2x)",
+        f"{fmt_n(home_total)} B ({len(home)} images)",
+        f"<= {fmt_n(HOME_IMAGE_BYTES_GOAL)} B",
+        status(home_total <= HOME_IMAGE_BYTES_GOAL),
+    )
+    report.row(
+        "8 images",
+        f"post page: image bytes (the cover: {fmt_n(result['cover_bytes'])} B as a JPEG)",
+        f"{fmt_n(sum(size for _, size in post))} B",
+        "(info)",
+        "-",
+    )
+    report.row(
+        "8 images",
+        "sample site build with its images: cold cache / warm cache",
+        f"{fmt_s(cold_s)} / {fmt_s(cached_s)}",
+        "(info)",
+        "-",
+    )
+    command = os.environ.get("LIGHTHOUSE")
+    if QUICK or not command:
+        report.row(
+            "8 images",
+            "Lighthouse mobile",
+            "not run" + (" (quick run)" if QUICK else ": set LIGHTHOUSE to its command"),
+            "-",
+            "-",
+        )
+    else:
+        origin, stop = serve_folder(str(site_dir))
+        try:
+            for name, url in (("post", post_url), ("home", "/")):
+                runs = []
+                for run in range(LIGHTHOUSE_RUNS):
+                    progress(
+                        f"[8/8] images: Lighthouse mobile on {url}, {run + 1}/{LIGHTHOUSE_RUNS} ..."
+                    )
+                    runs.append(lighthouse(command, origin + url, root))
+                scores = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+                scores["runs"] = runs
+                result["lighthouse"][name] = scores
+                met = (
+                    scores["performance"] >= LIGHTHOUSE_PERFORMANCE_GOAL
+                    and scores["lcp_s"] <= LIGHTHOUSE_LCP_GOAL_S
+                )
+                report.row(
+                    "8 images",
+                    f"Lighthouse mobile {url}: performance, LCP (medians of {LIGHTHOUSE_RUNS})",
+                    f"{scores['performance']:.0f}, {scores['lcp_s']:.2f} s",
+                    f"{LIGHTHOUSE_PERFORMANCE_GOAL}, <= {LIGHTHOUSE_LCP_GOAL_S} s"
+                    if name == "post"
+                    else "(info)",
+                    status(met) if name == "post" else "-",
+                )
+        finally:
+            stop()
+    report.data["images"] = result
 
 
 # --- report -------------------------------------------------------------------
@@ -2366,6 +2576,45 @@ def write_markdown(report, info, path, total_s, sizes):
                 f"{fmt_s(page['max'])} | {page['shown']} | "
                 f"{page['rss_before_mb']:.1f} / {page['rss_after_mb']:.1f} MB |"
             )
+    images = report.data.get("images")
+    if images:
+        out += [
+            "",
+            "## Goal 8: images",
+            "",
+            "The sample site (`content/`, `pelicanconf.py`) plus one newest post whose "
+            "cover is a 2400x1000 photo-like JPEG of "
+            f"{fmt_n(images['cover_bytes'])} bytes (`bench/pictures.py`). Bytes are the "
+            "files a phone loads, 412 CSS px wide at 2x: from each `<picture>` the first "
+            "`<source>` (AVIF), the srcset candidate a browser picks for the `sizes` given "
+            "(`pictures.chosen_url`), lazy images included.",
+            "",
+            "| page | image | bytes |",
+            "| --- | --- | --- |",
+        ]
+        for page, key in (("/", "home"), (images["post_url"], "post")):
+            for url, size in images[key]:
+                out.append(f"| `{page}` | `{url}` | {fmt_n(size)} |")
+        out += [
+            "",
+            f"Build of that site: {fmt_s(images['cold_s'])} with an empty image cache, "
+            f"{fmt_s(images['cached_s'])} with it (nothing encoded again).",
+        ]
+        for name, scores in images["lighthouse"].items():
+            out.append(
+                f"* Lighthouse mobile, {name} (medians of {len(scores['runs'])} runs): "
+                f"performance {scores['performance']:.0f}, LCP "
+                f"{scores['lcp_s']:.2f} s, FCP {scores['fcp_s']:.2f} s, CLS {scores['cls']:.3f}, "
+                f"{fmt_n(round(scores['bytes']))} bytes transferred."
+            )
+        out += [
+            "",
+            "Lighthouse runs when `LIGHTHOUSE` names its command (e.g. "
+            "`LIGHTHOUSE=/tmp/lh/node_modules/.bin/lighthouse make bench`, after "
+            "`npm i --prefix /tmp/lh -E lighthouse@12.2.3`), against a static server "
+            "of the built site on 127.0.0.1, with Debian's chromium "
+            "(`--headless=new --no-sandbox --disable-gpu ...`).",
+        ]
     out.append("")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     notes = ROOT / "bench" / "OPTIMISATIONS.md"  # hand-written: what was changed and why
@@ -2376,13 +2625,13 @@ def write_markdown(report, info, path, total_s, sizes):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", default="1,2,3,4,5,6,7", help="goals to run, e.g. 1,3")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7,8", help="goals to run, e.g. 1,3")
     parser.add_argument("--sizes", default=None, help="post counts, e.g. 1000,10000")
     parser.add_argument(
         "--site",
         type=Path,
         default=ROOT / "pelicanconf.py",
-        help="Pelican settings of the site goal 4 weighs (default: pelicanconf.py, content/)",
+        help="Pelican settings of the site goals 4 and 8 weigh (default: pelicanconf.py, content/)",
     )
     parser.add_argument("--build-child", help=argparse.SUPPRESS)
     parser.add_argument("--approval-child", nargs=2, type=int, help=argparse.SUPPRESS)
@@ -2424,6 +2673,7 @@ def main(argv=None):
         (5, "5 render worst case", lambda: bench_render_worst_case(report)),
         (6, "6 soak", lambda: bench_soak(ws, sizes, report)),
         (7, "7 queue page", lambda: bench_queue(ws, report)),
+        (8, "8 images", lambda: bench_images(ws, report, args.site.resolve())),
     ]
     try:
         for number, name, step in steps:
@@ -2453,7 +2703,7 @@ def main(argv=None):
     )
     # Only a complete full run replaces bench/RESULTS.md; a quick or partial run
     # (--only, --sizes) goes to bench/out/ unless BENCH_RESULTS says otherwise.
-    partial = goals != {1, 2, 3, 4, 5, 6, 7} or sizes != SIZES
+    partial = goals != {1, 2, 3, 4, 5, 6, 7, 8} or sizes != SIZES
     kind = "quick" if QUICK else "partial" if partial else None
     default = BENCH_DIR / (f"out/RESULTS-{kind}.md" if kind else "RESULTS.md")
     path = Path(os.environ.get("BENCH_RESULTS") or default)

@@ -1,7 +1,8 @@
 """Code that runs inside or around a Pelican build: the build itself
 (``build``), the warm re-render of a decision's pages (``warm``), production
-releases (``releases``) and the Pelican plugins (``checks``,
-``pelican_plugin``, ``assets``).
+releases (``releases``), the Pelican plugins (``checks``, ``pelican_plugin``,
+``assets``, ``images``, which has its files made by ``imaging``) and the
+Markdown extension ``typography``.
 
 Nothing in this package imports Flask: it runs in `make html` and `make
 publish`, in the publisher's child processes and inside Pelican. What it
