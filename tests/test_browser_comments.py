@@ -235,3 +235,20 @@ def test_admin_edit_and_reply_pages_are_accessible(browser, comment_server, bloc
     assert no_js_page.get_by_role("heading", name="Reply to Grace Reader").is_visible()
     assert_accessible(no_js_page)
     context.close()
+
+
+def test_the_queue_fits_a_phone_without_sideways_scrolling(browser, comment_server):
+    app = comment_server
+    reader = browser.new_context(java_script_enabled=False).new_page()
+    reader.goto(app.base_url + MENTOR_URL)
+    fill_comment(reader, body="Read on a phone.")
+    reader.get_by_role("button", name="Submit").click()
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    admin = phone.new_page()
+    log_in(admin, app)
+    # The post filter lists whole post titles, wider than a phone.
+    assert admin.get_by_label("Post").is_visible()
+    assert admin.evaluate("document.documentElement.scrollWidth") <= 390
+    item = admin.locator("article.queued").filter(has_text="Read on a phone.")
+    assert item.get_by_role("button", name="Approve", exact=True).is_visible()
+    phone.close()
