@@ -566,8 +566,6 @@ def rules_page():
             added = {**form.data, "pattern": form.normalised}
             flash(f"Rule {rule_id} added: {rules.sentence(added)}.", "info")
             return redirect(url_for("admin.rules_page"), 303)
-    if form.csrf_token.errors:
-        flash("The form had expired. Nothing was saved; press Add rule again.", "error")
     return render_rules(form, 400)
 
 
@@ -590,7 +588,7 @@ def delete_rule():
 @bp.post("/rules/sender")
 @login_required
 def sender_rule():
-    """"Hold (or spam) everything from this sender": an address rule made from
+    """ "Hold (or spam) everything from this sender": an address rule made from
     a comment's stored hash (``sender=hold:ID``, from a status view's form)."""
     form = ModerationForm()
     back_url = return_url(request.form.get("view"), request.form.get("query", ""))

@@ -1169,6 +1169,7 @@ def comments_for_feeds(db, limit=None, post_slug=None):
 # The admin's intake rules; ``comments_service/rules.py`` compiles and matches
 # them, ``moderation.RULE_KINDS``/``RULE_OUTCOMES`` name their kinds and outcomes.
 
+
 class RuleExists(Exception):
     """A rule of this kind and pattern exists already; ``rule`` is it."""
 

@@ -36,9 +36,16 @@ from wtforms.widgets import HiddenInput
 
 from comments_service import submission_keys
 from comments_service.db import Position
-from comments_service.moderation import DOMAIN_RULE, HOLD, RULE_KINDS, RULE_OUTCOMES, SPAM, WORD_RULE
-from comments_service.rules import NOTE_MAX, PATTERN_MAX, normalise_pattern
+from comments_service.moderation import (
+    DOMAIN_RULE,
+    HOLD,
+    RULE_KINDS,
+    RULE_OUTCOMES,
+    SPAM,
+    WORD_RULE,
+)
 from comments_service.render import clean_line, clean_text
+from comments_service.rules import NOTE_MAX, PATTERN_MAX, normalise_pattern
 
 NAME_MAX = 100
 EMAIL_MAX = 254
@@ -291,7 +298,9 @@ class RuleForm(FlaskForm):
 
     def validate_outcome(self, field):
         if field.data not in RULE_OUTCOMES:
-            raise ValidationError("Choose to hold such comments for review, or to send them to spam.")
+            raise ValidationError(
+                "Choose to hold such comments for review, or to send them to spam."
+            )
 
     def validate_pattern(self, field):
         try:

@@ -64,7 +64,7 @@ def submit():
     post = registry.find_post(form.post_slug.data or "")
     if post is None:
         return error_response(404, "This post does not exist, so it cannot take comments.")
-    if not post["comments_open"]:
+    if not registry.accepts_comments(post):
         return error_response(403, "Comments are closed for this post.")
 
     parent = None
@@ -185,7 +185,7 @@ def reply(comment_id):
     """The form to answer an approved comment, for readers without JavaScript."""
     comment = db.get_comment(db.get_db(), comment_id)
     post = registry.find_post(comment["post_slug"]) if comment else None
-    if post is None or comment["status"] != "approved" or not post["comments_open"]:
+    if post is None or comment["status"] != "approved" or not registry.accepts_comments(post):
         abort(404)
     return fresh_form_page(
         render_template(
