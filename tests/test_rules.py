@@ -4,10 +4,12 @@ closing on posts older than COMMENTS_CLOSE_AFTER_DAYS."""
 import json
 import subprocess
 import sys
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from bs4 import BeautifulSoup
 
 from comments_service import create_app, db, rules
@@ -16,6 +18,9 @@ from comments_service.moderation import RULES_MAX
 from comments_service.static_site import pelican_plugin
 from comments_service.static_site.build import build_site
 from support import (
+    ADMIN_PASSWORD,
+    ADMIN_USER,
+    MENTOR_URL,
     ORIGIN,
     ROOT,
     TEST_PASSWORD_HASH,
@@ -263,13 +268,40 @@ class CountingPattern:
 
 
 class CountingDict(dict):
+    """A dict that counts its look-ups and the entries read by walking it."""
+
     def __init__(self, *args):
         super().__init__(*args)
         self.lookups = 0
 
+    def _walk(self, entries):
+        for entry in entries:
+            self.lookups += 1
+            yield entry
+
     def get(self, key, default=None):
         self.lookups += 1
         return super().get(key, default)
+
+    def __getitem__(self, key):
+        self.lookups += 1
+        return super().__getitem__(key)
+
+    def __contains__(self, key):
+        self.lookups += 1
+        return super().__contains__(key)
+
+    def __iter__(self):
+        return self._walk(super().__iter__())
+
+    def keys(self):
+        return self._walk(super().keys())
+
+    def values(self):
+        return self._walk(super().values())
+
+    def items(self):
+        return self._walk(super().items())
 
 
 def insert_rules(database, rows):
@@ -278,7 +310,7 @@ def insert_rules(database, rows):
     database["rules"].insert_all(
         {**row, "note": "", "created_by": "test", "created_at": now} for row in rows
     )
-    database.execute("update rules_state set stamp = 'bulk insert' where id = 1")
+    database.execute("update rules_state set stamp = ? where id = 1", [str(uuid.uuid4())])
     database.conn.commit()
 
 
@@ -668,3 +700,50 @@ def test_the_maintenance_unit_closes_comments_daily():
 def test_a_bad_closing_setting_is_named(days):
     with pytest.raises(ValueError, match="COMMENTS_CLOSE_AFTER_DAYS must be a whole number"):
         pelican_plugin.close_after_days({"COMMENTS_CLOSE_AFTER_DAYS": days})
+
+
+def assert_accessible(page):
+    results = Axe().run(page)
+    assert results.violations_count == 0, results.generate_report()
+
+
+def test_the_rules_page_and_the_sender_buttons_work_in_a_browser_and_are_accessible(
+    browser, comment_server
+):
+    app = comment_server
+    context = browser.new_context(java_script_enabled=False)
+    reader = context.new_page()
+    reader.goto(app.base_url + MENTOR_URL)
+    reader.get_by_label("Name", exact=True).fill("Grace Reader")
+    reader.get_by_label("Comment", exact=True).fill("A first comment from this browser.")
+    reader.get_by_role("button", name="Submit").click()
+    context.close()
+
+    admin = browser.new_page()
+    admin.goto(app.base_url + "/admin/")
+    admin.get_by_label("Username").fill(ADMIN_USER)
+    admin.get_by_label("Password").fill(ADMIN_PASSWORD)
+    admin.get_by_role("button", name="Log in").click()
+    item = admin.locator("article.queued").filter(has_text="A first comment from this browser.")
+    item.get_by_role("button", name="Hold everything from this sender").click()
+    admin.get_by_text("Rule 1 added: from now on, comments from this sender").wait_for()
+    assert item.get_by_role("link", name="rule 1").is_visible()
+    assert_accessible(admin)
+
+    admin.get_by_role("link", name="Rules").click()
+    admin.get_by_label("Word, phrase or domain").fill("c++")
+    admin.get_by_label("Note (optional)").fill("a typo")
+    admin.get_by_role("button", name="Add rule").click()
+    assert admin.get_by_text("Letters and digits only").is_visible()
+    assert admin.get_by_label("Note (optional)").input_value() == "a typo"
+    assert_accessible(admin)
+    admin.get_by_label("Word, phrase or domain").fill("Casino")
+    admin.get_by_label("Then").select_option(label="Send to spam")
+    admin.get_by_role("button", name="Add rule").click()
+    admin.get_by_text("Rule 2 added: comments with the word 'casino' go to spam.").wait_for()
+    admin.get_by_role("button", name="Delete rule 1").click()
+    admin.get_by_text("Rule 1 deleted.").wait_for()
+    assert_accessible(admin)
+    with app.app_context():
+        assert [(r["id"], r["outcome"]) for r in db.all_rules(db.get_db())] == [(2, "spam")]
+    admin.close()
