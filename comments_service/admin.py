@@ -25,6 +25,7 @@ from flask import (
 from werkzeug.security import check_password_hash
 
 from comments_service import db, moderation, publish, registry, rules
+from comments_service.errors import MESSAGES, RETRY_LATER
 from comments_service.extensions import LoginThrottle
 from comments_service.forms import (
     MAX_ID,
@@ -562,6 +563,11 @@ def rules_page():
                 f"There are {moderation.RULES_MAX:,} rules, the most the service keeps: "
                 "delete some first."
             )
+        except db.DiskFull:
+            # Nothing was saved: the form comes back as typed, to send again later.
+            flash(MESSAGES[503], "error")
+            page, _ = render_rules(form)
+            return page, 503, RETRY_LATER
         else:
             added = {**form.data, "pattern": form.normalised}
             flash(f"Rule {rule_id} added: {rules.sentence(added)}.", "info")
@@ -610,14 +616,14 @@ def sender_rule():
             "error",
         )
         return redirect(back_url, 303)
-    name = comment["author_name"][: rules.NOTE_MAX - 40]
+    note = f"the sender of comment #{comment['id']} ({comment['author_name']})"
     try:
         rule_id = db.add_rule(
             db.get_db(),
             kind=ADDRESS_RULE,
             pattern=comment["ip_hash"],
             outcome=outcome,
-            note=f"the sender of comment #{comment['id']} ({name})",
+            note=note if len(note) <= rules.NOTE_MAX else note[: rules.NOTE_MAX - 2] + "…)",
             by=admin_name(),
         )
     except db.RuleExists as exists:

@@ -449,6 +449,21 @@ def test_a_rule_that_exists_already_is_named(admin, client, database):
     assert len(db.all_rules(database)) == 1
 
 
+def test_a_rule_refused_for_a_full_disk_comes_back_as_typed(admin, client, database, monkeypatch):
+    admin.login()
+
+    def full(*args, **kwargs):
+        raise db.DiskFull("database or disk is full")
+
+    monkeypatch.setattr(db, "add_rule", full)
+    response = post_rule(client, pattern="Casino", note="keep this")
+    assert response.status_code == 503 and response.headers["Retry-After"] == "120"
+    page = soup(response)
+    assert "disk is full" in page.select_one(".flash-error").get_text()
+    assert page.select_one("#pattern")["value"] == "Casino"
+    assert page.select_one("#note")["value"] == "keep this"
+
+
 def test_rule_forms_need_the_csrf_token(admin, client, database, without_rate_limits):
     admin.login()
     response = client.post(
