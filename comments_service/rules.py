@@ -104,10 +104,11 @@ def _word_pattern(text):
             "Letters and digits only, words separated by spaces, hyphens or apostrophes: "
             "rules match whole words, and signs such as $ or + are not part of one."
         )
-    words = _WORD.findall(folded)
-    if len(words) > PHRASE_WORDS_MAX:
+    if len(_WORD.findall(folded)) > PHRASE_WORDS_MAX:
         raise ValueError(f"A phrase is at most {PHRASE_WORDS_MAX} words.")
-    return " ".join(words)
+    # Stored as typed, folded: "pay-day" reads as the admin wrote it, and
+    # matches what its words match ("pay day", "Pay-Day").
+    return folded
 
 
 def _domain_pattern(text):
@@ -178,7 +179,11 @@ class Ruleset:
         self.addresses = {}  # sender's hash -> rule
         for rule in self.rules:
             if rule["kind"] == WORD_RULE:
-                words = tuple(rule["pattern"].split(" "))
+                words = tuple(words_of(rule["pattern"]))
+                if (
+                    not words
+                ):  # no pattern typed on the page is; one stored otherwise matches nothing
+                    continue
                 if len(words) == 1:
                     self.words[words[0]] = rule
                 else:
@@ -241,11 +246,18 @@ class Ruleset:
         return self.addresses.get(ip_hash) if ip_hash else None
 
 
+def _word_or_phrase(pattern):
+    # A stored word pattern is words and separators (``_word_pattern``); as
+    # in ``\w``, a word character is alphanumeric or "_".
+    one_word = all(c.isalnum() or c == "_" for c in pattern)
+    return "word" if one_word else "phrase"
+
+
 def describe(rule):
     """What a reason says of a rule: "word 'casino' (rule 12)"."""
     pattern, number = rule["pattern"], f"(rule {rule['id']})"
     if rule["kind"] == WORD_RULE:
-        return f"{'phrase' if ' ' in pattern else 'word'} '{pattern}' {number}"
+        return f"{_word_or_phrase(pattern)} '{pattern}' {number}"
     if rule["kind"] == DOMAIN_RULE:
         return f"link to {readable_domain(pattern)} {number}"
     return f"sender's address {number}"
@@ -255,7 +267,7 @@ def sentence(rule):
     """What a rule does, for the admin: "comments with the word 'casino' are held for review"."""
     pattern = rule["pattern"]
     if rule["kind"] == WORD_RULE:
-        subject = f"comments with the {'phrase' if ' ' in pattern else 'word'} '{pattern}'"
+        subject = f"comments with the {_word_or_phrase(pattern)} '{pattern}'"
     elif rule["kind"] == DOMAIN_RULE:
         subject = f"comments linking to {readable_domain(pattern)}"
     else:
