@@ -91,10 +91,14 @@ def normalise_pattern(kind, typed):
     if len(text) > PATTERN_MAX:
         raise ValueError(f"A pattern is at most {PATTERN_MAX} characters.")
     if kind == WORD_RULE:
-        return _word_pattern(text)
-    if kind == DOMAIN_RULE:
-        return _domain_pattern(text)
-    raise ValueError("Choose a word or phrase, or a link domain.")
+        pattern = _word_pattern(text)
+    elif kind == DOMAIN_RULE:
+        pattern = _domain_pattern(text)
+    else:
+        raise ValueError("Choose a word or phrase, or a link domain.")
+    if len(pattern) > PATTERN_MAX:  # NFKC can lengthen text ("㍿" is 4 characters)
+        raise ValueError(f"A pattern is at most {PATTERN_MAX} characters.")
+    return pattern
 
 
 def _word_pattern(text):

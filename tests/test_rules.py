@@ -419,6 +419,7 @@ def test_the_admin_adds_lists_and_deletes_rules(admin, client, database, without
         ({"pattern": "c++"}, "pattern", "Letters and digits only"),
         ({"pattern": "one two three four five six"}, "pattern", "at most 5 words"),
         ({"pattern": "x" * 101}, "pattern", "at most 100 characters"),
+        ({"pattern": "㍿" * 30}, "pattern", "at most 100 characters"),  # NFKC: 120
         ({"kind": "domain", "pattern": "not a domain"}, "pattern", "Enter a domain such as"),
         ({"kind": "domain", "pattern": "http://["}, "pattern", "Enter a domain such as"),
         ({"kind": "address", "pattern": "0" * 64}, "kind", "Choose a word or phrase"),
