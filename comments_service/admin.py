@@ -516,7 +516,7 @@ def rules_vocabulary():
     return {
         "rule_kinds": RULE_KINDS,
         "rule_outcomes": RULE_OUTCOMES,
-        "readable_domain": rules.readable_domain,
+        "shown_pattern": rules.shown_pattern,
     }
 
 

@@ -257,6 +257,15 @@ def _word_or_phrase(pattern):
     return "word" if one_word else "phrase"
 
 
+def shown_pattern(rule):
+    """A rule's pattern as the rules page shows it (never a sender's hash)."""
+    if rule["kind"] == WORD_RULE:
+        return rule["pattern"]
+    if rule["kind"] == DOMAIN_RULE:
+        return readable_domain(rule["pattern"])
+    return "a sender's address"
+
+
 def describe(rule):
     """What a reason says of a rule: "word 'casino' (rule 12)"."""
     pattern, number = rule["pattern"], f"(rule {rule['id']})"
