@@ -126,6 +126,13 @@ PLUGINS = [
     "comments_service.static_site.images",
 ]
 POPULAR_POSTS_COUNT = 5
+# Close comments on posts older than this many days (counted from a post's
+# `Date:`); None keeps them open (a post can still say `Comments: closed`).
+# The build writes each post's closing time into the post registry: the
+# service refuses comments from that moment, and the daily maintenance
+# (`flask --app comments_service comments close-old-posts`) re-publishes the
+# posts that closed since, so their pages say "Comments are closed".
+COMMENTS_CLOSE_AFTER_DAYS = None
 
 # Consent: "opt-out" (default: non-essential scripts run until the reader opts
 # out) or "opt-in" (nothing non-essential until the reader accepts). Either

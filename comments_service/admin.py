@@ -26,7 +26,8 @@ from flask import (
 )
 from werkzeug.security import check_password_hash
 
-from comments_service import db, moderation, outbox, publish, registry
+from comments_service import db, moderation, outbox, publish, registry, rules
+from comments_service.errors import MESSAGES, RETRY_LATER
 from comments_service.extensions import LoginThrottle
 from comments_service.forms import (
     MAX_ID,
@@ -35,9 +36,10 @@ from comments_service.forms import (
     LoginForm,
     ModerationForm,
     ReplyForm,
+    RuleForm,
     position_text,
 )
-from comments_service.moderation import ACTIONS, VIEWS
+from comments_service.moderation import ACTIONS, ADDRESS_RULE, RULE_KINDS, RULE_OUTCOMES, VIEWS
 from comments_service.render import clean_line, display_comment
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -282,7 +284,7 @@ def render_list(status):
     html = render_admin(
         "admin/list.html",
         status=status,
-        comments=[for_display(c, posts) for c in page.comments],
+        comments=with_senders(page.comments, [for_display(c, posts) for c in page.comments]),
         form=ModerationForm(),
         filters=filters,
         filtered=bool(chosen),
@@ -538,3 +540,151 @@ def stats():
         total=sum(row["views"] for row in rows),
         status="stats",
     )
+
+
+# --- intake rules (comments_service/rules.py) --------------------------------
+
+
+def with_senders(rows, shown):
+    """Each shown comment with ``sender``: None when its sender's address is
+    not known (forgotten after 30 days, an import, the author), else the
+    address rule on it, if any (``{"rule": ...}``). The address itself, or
+    its hash, never reaches the page: the buttons name the comment."""
+    ruleset = rules.current(db.get_db())
+    for row, comment in zip(rows, shown, strict=True):
+        known = bool(row.get("ip_hash"))
+        comment["sender"] = {"rule": ruleset.address_rule(row["ip_hash"])} if known else None
+    return shown
+
+
+@bp.context_processor
+def rules_vocabulary():
+    return {
+        "rule_kinds": RULE_KINDS,
+        "rule_outcomes": RULE_OUTCOMES,
+        "shown_pattern": rules.shown_pattern,
+    }
+
+
+def render_rules(form, status=200):
+    all_rules = db.all_rules(db.get_db())
+    page = render_admin(
+        "admin/rules.html",
+        form=form,
+        delete_form=ModerationForm(),
+        rules=all_rules,
+        rules_max=moderation.RULES_MAX,
+        ip_hash_days=db.IP_HASH_DAYS,
+        status="rules",
+    )
+    return page, status
+
+
+@bp.route("/rules", methods=["GET", "POST"])
+@login_required
+def rules_page():
+    """The intake rules: the list, and a form to add one (what was typed comes
+    back with a message per field when it cannot be a rule)."""
+    form = RuleForm()
+    if not form.is_submitted():
+        return render_rules(form)
+    if form.validate():
+        try:
+            rule_id = db.add_rule(
+                db.get_db(),
+                kind=form.kind.data,
+                pattern=form.normalised,
+                outcome=form.outcome.data,
+                note=form.note.data or "",
+                by=admin_name(),
+            )
+        except db.RuleExists as exists:
+            rule = exists.rule
+            form.pattern.errors.append(
+                f"Rule {rule['id']} is on this already: {rules.sentence(rule)}. "
+                "Delete it first to change what it does."
+            )
+        except db.TooManyRules:
+            form.pattern.errors.append(
+                f"There are {moderation.RULES_MAX:,} rules, the most the service keeps: "
+                "delete some first."
+            )
+        except db.DiskFull:
+            # Nothing was saved: the form comes back as typed, to send again later.
+            flash(MESSAGES[503], "error")
+            page, _ = render_rules(form)
+            return page, 503, RETRY_LATER
+        else:
+            added = {**form.data, "pattern": form.normalised}
+            flash(f"Rule {rule_id} added: {rules.sentence(added)}.", "info")
+            return redirect(url_for("admin.rules_page"), 303)
+    return render_rules(form, 400)
+
+
+@bp.post("/rules/delete")
+@login_required
+def delete_rule():
+    if not ModerationForm().validate_on_submit():
+        abort(400)
+    raw = request.form.get("rule", "")
+    if not (raw.isascii() and raw.isdigit() and 0 < int(raw) <= MAX_ID):
+        abort(400)
+    rule = db.delete_rule(db.get_db(), int(raw))
+    if rule is None:
+        flash(f"Rule {raw} was deleted already.", "info")
+    else:
+        flash(f"Rule {rule['id']} deleted. It said: {rules.sentence(rule)}.", "info")
+    return redirect(url_for("admin.rules_page"), 303)
+
+
+@bp.post("/rules/sender")
+@login_required
+def sender_rule():
+    """ "Hold (or spam) everything from this sender": an address rule made from
+    a comment's stored hash (``sender=hold:ID``, from a status view's form)."""
+    form = ModerationForm()
+    back_url = return_url(request.form.get("view"), request.form.get("query", ""))
+    if not form.validate_on_submit():
+        abort(400)
+    outcome, _, raw_id = request.form.get("sender", "").partition(":")
+    if outcome not in RULE_OUTCOMES or not (raw_id.isascii() and raw_id.isdigit()):
+        abort(400)
+    if not 0 < int(raw_id) <= MAX_ID:
+        abort(400)
+    comment = db.get_comment(db.get_db(), int(raw_id))
+    if comment is None:
+        flash(f"No comment with id {raw_id}.", "error")
+        return redirect(back_url, 303)
+    if not comment["ip_hash"]:
+        flash(
+            f"The sender of #{comment['id']} is not known any more: addresses are "
+            f"forgotten after {db.IP_HASH_DAYS} days.",
+            "error",
+        )
+        return redirect(back_url, 303)
+    note = f"the sender of comment #{comment['id']} ({comment['author_name']})"
+    try:
+        rule_id = db.add_rule(
+            db.get_db(),
+            kind=ADDRESS_RULE,
+            pattern=comment["ip_hash"],
+            outcome=outcome,
+            note=note if len(note) <= rules.NOTE_MAX else note[: rules.NOTE_MAX - 2] + "…)",
+            by=admin_name(),
+        )
+    except db.RuleExists as exists:
+        flash(f"Rule {exists.rule['id']} is on it already: {rules.sentence(exists.rule)}.", "info")
+    except db.TooManyRules:
+        flash(
+            f"There are {moderation.RULES_MAX:,} rules, the most the service keeps: "
+            "delete some on the Rules page first.",
+            "error",
+        )
+    else:
+        added = rules.sentence({"kind": ADDRESS_RULE, "pattern": "", "outcome": outcome})
+        flash(
+            f"Rule {rule_id} added: from now on, {added}, for {db.IP_HASH_DAYS} days "
+            f"(the sender of #{comment['id']}). This comment stays where it is.",
+            "info",
+        )
+    return redirect(back_url, 303)

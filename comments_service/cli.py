@@ -9,6 +9,7 @@
     comments import FILE [--dry-run]
                                load our own export back (same ids are replaced),
                                or a WordPress (WXR) or Disqus export (new ids)
+    comments close-old-posts   re-publish posts whose comments closed (daily)
 
 Decisions and imports re-publish the site, as the web queue does.
 """
@@ -148,6 +149,24 @@ def decide(action):
 
 for _action in ACTIONS.values():
     decide(_action)
+
+
+@comments_cli.command("close-old-posts")
+def comments_close_old_posts():
+    """Re-publish the posts whose comments closed since their pages were built
+    (COMMENTS_CLOSE_AFTER_DAYS), so that they say so; the daily maintenance runs it."""
+    due = registry.closed_since_built(registry.current()["posts"])
+    if not due:
+        click.echo("No post has closed its comments since the site was built.")
+        return
+    # A full build: the pages of those posts and the registry, which then
+    # lists them as closed (the next run finds nothing to do).
+    republish()
+    flush_pending_build()
+    click.echo(
+        f"Comments are closed on {len(due)} more post(s), re-published: "
+        + ", ".join(post["slug"] for post in due)
+    )
 
 
 @comments_cli.command("export")

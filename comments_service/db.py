@@ -42,6 +42,8 @@ from sqlite_utils.migrations import Migrations
 
 from comments_service.moderation import (
     ACTIONS,
+    ADDRESS_RULE,
+    RULES_MAX,
     STATUSES,
     Changed,
     NoSuchComment,
@@ -314,6 +316,33 @@ def m010_outbox(db):
 FIRST_VERSION = 1
 
 
+@migrations()
+def m011_moderation_rules(db):
+    # The admin's intake rules (``comments_service/rules.py``). AUTOINCREMENT:
+    # a reason such as "held: word 'casino' (rule 12)" must never come to name
+    # another rule after rule 12 is deleted. One rule per kind and pattern.
+    db.execute(
+        "create table rules ("
+        "id integer primary key autoincrement, "
+        "kind text not null, "
+        "pattern text not null, "
+        "outcome text not null, "
+        "note text not null default '', "
+        "created_by text not null, "
+        "created_at text not null, "
+        "unique (kind, pattern))"
+    )
+    # Changed with every change of the rules, in the same transaction: each
+    # process (gunicorn worker) compares it with the one its compiled rules
+    # were made from, one read of one row per comment. Random rather than a
+    # counter, so that a restored backup cannot bring back a value a worker
+    # has already seen with other rules.
+    db.execute(
+        "create table rules_state (id integer primary key check (id = 1), stamp text not null)"
+    )
+    db.execute("insert into rules_state (id, stamp) values (1, 'initial')")
+
+
 def now():
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -464,6 +493,11 @@ def writers_lock(lock_path):
         yield
     finally:
         os.close(lock_fd)  # closing releases the flock
+
+
+def path_of(db):
+    """The file of the database ``db`` is connected to."""
+    return _write_lock_path(db).removesuffix(".write-lock")
 
 
 def _write_lock_path(db):
@@ -1129,8 +1163,9 @@ def add_author_reply(db, parent_id, *, author_name, body, by):
 
 
 def forget_old_ip_hashes(db, days=IP_HASH_DAYS):
-    """Forget the senders' address hashes, and the submission keys derived from
-    them (``submission_keys``: only needed for minutes), after ``days`` days."""
+    """Forget the senders' address hashes, the submission keys derived from
+    them (``submission_keys``: only needed for minutes) and the address rules
+    made from them, after ``days`` days."""
     cutoff = (datetime.now(UTC) - timedelta(days=days)).isoformat(timespec="seconds")
     with writing(db):
         db.execute(
@@ -1138,6 +1173,13 @@ def forget_old_ip_hashes(db, days=IP_HASH_DAYS):
             "where (ip_hash is not null or submission_key is not null) and created_at < ?",
             [cutoff],
         )
+        # An address rule holds a sender's hash: it is forgotten as the
+        # comments' hashes are (addresses change hands; the promise is 30 days).
+        forgotten = db.execute(
+            "delete from rules where kind = ? and created_at < ?", [ADDRESS_RULE, cutoff]
+        ).rowcount
+        if forgotten:
+            _rules_changed(db)
 
 
 def decisions_for(db, comment_id):
@@ -1261,6 +1303,82 @@ def add_imported_comments(db, rows, *, by="console import"):
                 stored = imported_comment(db, row["import_source"], row["import_id"])
                 results.append((stored["id"], False))
     return results
+
+
+# --- moderation rules ---------------------------------------------------
+# The admin's intake rules; ``comments_service/rules.py`` compiles and matches
+# them, ``moderation.RULE_KINDS``/``RULE_OUTCOMES`` name their kinds and outcomes.
+
+
+class RuleExists(Exception):
+    """A rule of this kind and pattern exists already; ``rule`` is it."""
+
+    def __init__(self, rule):
+        super().__init__(rule["id"])
+        self.rule = rule
+
+
+class TooManyRules(Exception):
+    """The rules are at their limit (``moderation.RULES_MAX``)."""
+
+
+def rules_stamp(db):
+    """A value that changes with every change of the rules (``m011_moderation_rules``)."""
+    row = db.conn.execute("select stamp from rules_state where id = 1").fetchone()
+    return row[0] if row else None
+
+
+def all_rules(db):
+    """Every rule, oldest first."""
+    return _rows(db, "select * from rules order by id")
+
+
+def _rule(db, kind, pattern):
+    rows = _rows(db, "select * from rules where kind = ? and pattern = ?", [kind, pattern])
+    return rows[0] if rows else None
+
+
+def _rules_changed(db):
+    db.execute("update rules_state set stamp = ? where id = 1", [os.urandom(8).hex()])
+
+
+def add_rule(db, *, kind, pattern, outcome, note="", by):
+    """Store a rule (``pattern`` already normalised by ``rules.normalise_pattern``);
+    return its id. Raises ``RuleExists`` or ``TooManyRules``, checked under the
+    writers' lock, so two admins adding at once cannot pass the limit."""
+    with writing(db):
+        existing = _rule(db, kind, pattern)
+        if existing:
+            raise RuleExists(existing)
+        if db.execute("select count(*) from rules").fetchone()[0] >= RULES_MAX:
+            raise TooManyRules(RULES_MAX)
+        rule_id = (
+            db["rules"]
+            .insert(
+                {
+                    "kind": kind,
+                    "pattern": pattern,
+                    "outcome": outcome,
+                    "note": note,
+                    "created_by": by,
+                    "created_at": now(),
+                }
+            )
+            .last_pk
+        )
+        _rules_changed(db)
+    return rule_id
+
+
+def delete_rule(db, rule_id):
+    """Delete a rule; return it, or None if there was none (deleted meanwhile)."""
+    with writing(db):
+        rows = _rows(db, "select * from rules where id = ?", [rule_id])
+        if not rows:
+            return None
+        db.execute("delete from rules where id = ?", [rule_id])
+        _rules_changed(db)
+    return rows[0]
 
 
 # --- page views ---------------------------------------------------------

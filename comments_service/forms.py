@@ -37,7 +37,16 @@ from wtforms.widgets import HiddenInput
 
 from comments_service import submission_keys
 from comments_service.db import Position
+from comments_service.moderation import (
+    DOMAIN_RULE,
+    HOLD,
+    RULE_KINDS,
+    RULE_OUTCOMES,
+    SPAM,
+    WORD_RULE,
+)
 from comments_service.render import clean_line, clean_text
+from comments_service.rules import NOTE_MAX, PATTERN_MAX, normalise_pattern
 
 NAME_MAX = 100
 EMAIL_MAX = 254
@@ -247,3 +256,56 @@ class ListFilterForm(Form):
         if self.order.data != self.order.default:
             chosen["order"] = self.order.data
         return {name: value for name, value in chosen.items() if value}
+
+
+class RuleForm(FlaskForm):
+    """A new intake rule on /admin/rules: a word or phrase, or a link domain.
+
+    Address rules are made from a queued comment ("Hold everything from this
+    sender"): the admin never sees an address, nor needs its hash. After
+    ``validate``, ``normalised`` is the pattern as stored and matched."""
+
+    kind = SelectField(
+        "Looks for",
+        choices=[SelectChoice(kind, RULE_KINDS[kind]) for kind in (WORD_RULE, DOMAIN_RULE)],
+        default=WORD_RULE,
+        validate_choice=False,  # validate_kind says it in words
+    )
+    pattern = StringField(
+        "Word, phrase or domain",
+        filters=[strip_line],
+        render_kw={"maxlength": PATTERN_MAX},
+        validators=[DataRequired(message="Enter a word, a phrase or a domain.")],
+    )
+    outcome = SelectField(
+        "Then",
+        choices=[SelectChoice(name, RULE_OUTCOMES[name].label) for name in (HOLD, SPAM)],
+        default=HOLD,
+        validate_choice=False,
+    )
+    note = StringField(
+        "Note (optional)",
+        filters=[strip_line],
+        render_kw={"maxlength": NOTE_MAX},
+        validators=[
+            Optional(),
+            Length(max=NOTE_MAX, message=f"A note is at most {NOTE_MAX} characters."),
+        ],
+    )
+    normalised = None
+
+    def validate_kind(self, field):
+        if field.data not in {choice.value for choice in field.choices}:
+            raise ValidationError("Choose a word or phrase, or a link domain.")
+
+    def validate_outcome(self, field):
+        if field.data not in RULE_OUTCOMES:
+            raise ValidationError(
+                "Choose to hold such comments for review, or to send them to spam."
+            )
+
+    def validate_pattern(self, field):
+        try:
+            self.normalised = normalise_pattern(self.kind.data, field.data)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None

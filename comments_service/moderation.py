@@ -186,3 +186,41 @@ class Report:
     @property
     def refused(self):
         return [o for o in self.outcomes if not o.done]
+
+
+# --- intake rules ---------------------------------------------------------
+# Rules the admin sets on /admin/rules decide what becomes of a new comment
+# (``comments_service/rules.py`` matches them). What a rule looks at:
+WORD_RULE, DOMAIN_RULE, ADDRESS_RULE = "word", "domain", "address"
+RULE_KINDS = {
+    WORD_RULE: "Word or phrase",
+    DOMAIN_RULE: "Link domain",
+    # A keyed hash of the address (``db.hash_ip``), never the address itself.
+    ADDRESS_RULE: "Sender's address",
+}
+
+
+@dataclass(frozen=True)
+class RuleOutcome:
+    name: str  # stored in ``rules.outcome``
+    label: str  # in the admin's form and list
+    status: str  # the status a comment it matches is stored with
+    prefix: str  # of the reason recorded: "held: word 'casino' (rule 12)"
+    effect: str  # "comments with the word 'casino' are held for review"
+
+
+# What a rule, or a built-in check, does to a new comment, strongest first:
+# when several match, the first outcome here wins, and the reason names the
+# checks of that outcome. A later "approve" outcome (a commenter approved
+# before, by confirmed email) goes last, after "hold": a held word still
+# holds a known commenter's comment, as in WordPress.
+SPAM, HOLD = "spam", "hold"
+RULE_OUTCOMES = {
+    outcome.name: outcome
+    for outcome in (
+        RuleOutcome(SPAM, "Send to spam", "spam", "spam", "go to spam"),
+        RuleOutcome(HOLD, "Hold for review", "pending", "held", "are held for review"),
+    )
+}
+# Bounds what a rule change rebuilds and what the rules page shows.
+RULES_MAX = 1000

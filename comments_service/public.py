@@ -18,8 +18,6 @@ recognised. With the disk full nothing is stored: 503 with ``Retry-After``,
 JSON for the script, else the form again with everything typed in it.
 """
 
-import re
-
 from flask import (
     Blueprint,
     abort,
@@ -33,34 +31,17 @@ from flask import (
     url_for,
 )
 
-from comments_service import db, registry, submission_keys
+from comments_service import db, registry, rules, submission_keys
 from comments_service.errors import MESSAGES, RETRY_LATER, error_response, wants_json
 from comments_service.extensions import csrf, limiter
 from comments_service.forms import MAX_ID, CommentForm
 from comments_service.notify import new_comment_email
-from comments_service.render import count_links, display_comment
+from comments_service.render import display_comment
 from comments_service.same_origin import refuse_cross_site_posts
 
 bp = Blueprint("public", __name__, url_prefix="/comments")
 
 CONFIRMATION = "Thank you! Your comment is awaiting approval and will appear once it is approved."
-
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
-_PHONE = re.compile(r"(?<!\w)\+?\d[\d ().-]{7,}\d(?!\w)")
-
-
-def held_reason(body):
-    """Why a comment needs a closer look from the admin, or None."""
-    reasons = []
-    links = count_links(body)
-    if links >= 2:
-        reasons.append(f"{links} links")
-    if _EMAIL.search(body):
-        reasons.append("contains an email address")
-    if _PHONE.search(body):
-        reasons.append("contains a phone number")
-    return "held: " + ", ".join(reasons) if reasons else None
-
 
 bp.before_request(refuse_cross_site_posts)
 
@@ -83,7 +64,7 @@ def submit():
     post = registry.find_post(form.post_slug.data or "")
     if post is None:
         return error_response(404, "This post does not exist, so it cannot take comments.")
-    if not post["comments_open"]:
+    if not registry.accepts_comments(post):
         return error_response(403, "Comments are closed for this post.")
 
     parent = None
@@ -116,7 +97,15 @@ def submit():
         # the bot learns nothing.
         status, reason = "spam", "honeypot filled"
     else:
-        status, reason = "pending", held_reason(form.body.data)
+        # The built-in checks and the admin's rules (comments_service/rules.py).
+        status, reason = rules.judge(
+            rules.current(db.get_db()),
+            author_name=fields["author_name"],
+            email=fields["email"],
+            website=fields["website"],
+            body=fields["body"],
+            ip_hash=ip_hash,
+        )
     notice = None
     if status == "pending":
         notice = new_comment_email(current_app.config, post, {**fields, "reason": reason})
@@ -193,7 +182,7 @@ def reply(comment_id):
     """The form to answer an approved comment, for readers without JavaScript."""
     comment = db.get_comment(db.get_db(), comment_id)
     post = registry.find_post(comment["post_slug"]) if comment else None
-    if post is None or comment["status"] != "approved" or not post["comments_open"]:
+    if post is None or comment["status"] != "approved" or not registry.accepts_comments(post):
         abort(404)
     return fresh_form_page(
         render_template(

@@ -3,13 +3,22 @@
 The service accepts comments only for posts listed here and takes titles and
 URLs from here, never from the request. The file also carries the few site
 settings the service's own pages need to look like the rest of the site.
+
+Each post says whether its page was built with the comment form
+(``comments_open``) and when its comments close (``comments_close_at``, UTC,
+from ``COMMENTS_CLOSE_AFTER_DAYS``; None: never). A page built before that
+time still shows the form afterwards, so the service decides with the time
+(``accepts_comments``), and the daily maintenance re-publishes the posts that
+closed since their pages were built (``closed_since_built``).
 """
 
 import json
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 REGISTRY_FILE = "post-registry.json"
+CLOSES_AT = "comments_close_at"
 
 _cache = {}
 _cache_lock = threading.Lock()
@@ -44,6 +53,21 @@ def current():
 def find_post(slug):
     """The registry entry of a published post, or None."""
     return current()["by_slug"].get(slug)
+
+
+def _closed_by_time(post, now):
+    closes_at = post.get(CLOSES_AT)
+    return closes_at is not None and (now or datetime.now(UTC)) >= datetime.fromisoformat(closes_at)
+
+
+def accepts_comments(post, now=None):
+    """Whether ``post`` (a registry entry) takes comments now."""
+    return bool(post["comments_open"]) and not _closed_by_time(post, now)
+
+
+def closed_since_built(posts, now=None):
+    """The posts whose pages show the comment form though their comments have closed."""
+    return [post for post in posts if post["comments_open"] and _closed_by_time(post, now)]
 
 
 def posts_by_slug():

@@ -286,9 +286,15 @@ def render_comment(text):
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 
 
+def link_urls(text):
+    """The links a comment carries, in Markdown or as bare URLs (``www.`` ones too),
+    as written: a Markdown link's closing parenthesis may trail."""
+    return _URL.findall(text)
+
+
 def count_links(text):
     """Count the links a comment carries, in Markdown or as bare URLs."""
-    return len(_URL.findall(text))
+    return len(link_urls(text))
 
 
 def safe_website(url):

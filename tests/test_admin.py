@@ -149,7 +149,7 @@ def test_the_queue_shows_pending_comments_newest_first_with_everything_to_decide
     facts = first.select_one("dl").get_text(" ", strip=True)
     assert "ada@example.com" in facts and "https://ada.example" in facts and "UTC" in facts
     assert first.select_one(".comment-body em").get_text() == "early"
-    assert [b.get_text() for b in first.select("button")] == ["Approve", "Spam", "Trash"]
+    assert [b.get_text() for b in first.select(".actions button")] == ["Approve", "Spam", "Trash"]
     assert "held: 2 links" in queued[1].select_one("dl").get_text()
     nav = soup(client.get("/admin/")).select_one('nav[aria-label="Moderation"]')
     nav = " ".join(nav.get_text(" ").split()).replace(" (", "(")
@@ -221,7 +221,7 @@ def test_spam_and_trash_are_reversible(admin, client, database):
     admin.act("trash", 2)
     assert [q["id"] for q in db.comments_with_status(database, "spam")] == [1]
     spam_view = queue_comments(client, "/admin/spam")
-    assert [b.get_text() for b in spam_view[0].select("button")] == [
+    assert [b.get_text() for b in spam_view[0].select(".actions button")] == [
         "Restore",
         "Delete permanently",
     ]

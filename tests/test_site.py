@@ -261,7 +261,13 @@ def test_canonical_and_open_graph_tags(site):
 def test_post_registry_lists_published_posts_for_the_service(site):
     registry = json.loads(site.text("/post-registry.json"))
     assert registry["posts"] == [
-        {"slug": p.slug, "url": p.url, "title": p.title, "comments_open": p.comments_open}
+        {
+            "slug": p.slug,
+            "url": p.url,
+            "title": p.title,
+            "comments_open": p.comments_open,
+            "comments_close_at": None,  # COMMENTS_CLOSE_AFTER_DAYS: None (test_rules.py)
+        }
         for p in POSTS
     ]
 

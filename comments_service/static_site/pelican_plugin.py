@@ -4,17 +4,20 @@ What it adds to the build:
 
 * ``article.comments`` (threads, rendered by ``render.py``),
   ``article.comment_count`` and ``article.comments_open`` (False when the post
-  says ``Comments: closed``) on every post, read with one query for the site;
+  says ``Comments: closed``, or is older than ``COMMENTS_CLOSE_AFTER_DAYS``)
+  on every post, read with one query for the site;
 * ``popular_posts`` in every template's context, from ``popularity.rank_popular``,
   and ``sidebar_html``, the sidebar rendered once for every page;
 * ``post-registry.json`` in the output: the posts the comment service accepts
-  comments for, with their titles, and the few site settings its pages need;
+  comments for, with their titles and closing times, and the few site
+  settings its pages need;
 * the comment feeds (``comment_feeds``): the site's, linked from every page
   as ``COMMENTS_FEED_ATOM``, and each post's, as ``article.comments_feed``.
 
 Settings, in one dict (all optional)::
 
     COMMENTS = {"DB": "var/comments.db"}   # relative to the settings file
+    COMMENTS_CLOSE_AFTER_DAYS = None        # close comments N days after a post's date
     POPULAR_POSTS_COUNT = 5
     COMMENTS_FEED_ATOM, POST_COMMENTS_FEED_ATOM   # where the feeds go: see comment_feeds
 """
@@ -22,6 +25,7 @@ Settings, in one dict (all optional)::
 import json
 import os
 from collections import defaultdict
+from datetime import UTC, datetime, timedelta
 
 from markupsafe import Markup
 from pelican import signals
@@ -29,7 +33,7 @@ from pelican.generators import ArticlesGenerator
 
 from comments_service import db
 from comments_service.popularity import rank_popular
-from comments_service.registry import REGISTRY_FILE
+from comments_service.registry import CLOSES_AT, REGISTRY_FILE
 from comments_service.render import comment_threads, count_shown
 from comments_service.static_site import comment_feeds
 
@@ -66,6 +70,44 @@ def comments_are_open(article):
     return str(article.metadata.get("comments", "open")).strip().lower() != "closed"
 
 
+def utc_now():
+    return datetime.now(UTC)
+
+
+def close_after_days(settings):
+    """``COMMENTS_CLOSE_AFTER_DAYS``: a whole number of days, or None (never)."""
+    days = settings.get("COMMENTS_CLOSE_AFTER_DAYS")
+    if days is None:
+        return None
+    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+        raise ValueError(
+            f"COMMENTS_CLOSE_AFTER_DAYS must be a whole number of days (1 or more) "
+            f"or None, not {days!r}"
+        )
+    return days
+
+
+def comments_close_at(article, settings):
+    """When comments on ``article`` close: its date plus ``COMMENTS_CLOSE_AFTER_DAYS``, or None."""
+    days = close_after_days(settings)
+    if days is None:
+        return None
+    date = article.date if article.date.tzinfo else article.date.replace(tzinfo=UTC)
+    return date + timedelta(days=days)
+
+
+def set_comments_open(article, settings, now=None):
+    """Whether the post page shows the form, as of ``now`` (the build's time).
+
+    A page built before the closing time shows the form after it: the service
+    refuses comments from then on (the registry carries the time), and the
+    daily maintenance re-publishes the post (``comments close-old-posts``)."""
+    article.comments_close_at = comments_close_at(article, settings)
+    article.comments_open = comments_are_open(article) and (
+        article.comments_close_at is None or (now or utc_now()) < article.comments_close_at
+    )
+
+
 def attach_comments_and_rank(generators):
     """Give each post its comments and the site its Popular Posts."""
     generator = next(g for g in generators if isinstance(g, ArticlesGenerator))
@@ -77,6 +119,7 @@ def attach_comments_and_rank(generators):
         generator.authors = []
     comments, views, feed_rows = read_reader_data(generator.settings)
     counts = {}
+    now = utc_now()  # one time for the whole build: every page agrees
     for article in generator.articles:
         # Pelican recomputes a post's URL from ARTICLE_URL at every use (a
         # dict copy, a relpath, two strftime); listings use it many times.
@@ -84,7 +127,7 @@ def attach_comments_and_rank(generators):
         article.override_url = article.url
         article.comments = comment_threads(comments.get(article.slug, []))
         article.comment_count = counts[article.slug] = count_shown(article.comments)
-        article.comments_open = comments_are_open(article)
+        set_comments_open(article, settings, now)
         article.comments_feed = comment_feeds.post_feed_path(settings, article)
     generator.context["COMMENTS_FEED_ATOM"] = comment_feeds.site_feed_path(settings)
     generator.context["popular_posts"] = rank_popular(
@@ -117,6 +160,11 @@ def write_registry(generator):
                 "url": "/" + article.url,
                 "title": article.title,
                 "comments_open": article.comments_open,
+                CLOSES_AT: (
+                    article.comments_close_at.isoformat(timespec="seconds")
+                    if article.comments_close_at
+                    else None
+                ),
             }
             for article in generator.articles
         ],

@@ -50,7 +50,7 @@ from comments_service.static_site.build import (
     publishing_lock,
     read_sources_stamp,
 )
-from comments_service.static_site.pelican_plugin import render_sidebar
+from comments_service.static_site.pelican_plugin import render_sidebar, set_comments_open
 from comments_service.static_site.releases import PublishTarget, folder_target
 
 DEBOUNCE_SECONDS = 2.0
@@ -281,6 +281,8 @@ class WarmPublisher:
             article.comments = comment_threads(
                 db.approved_comments_for_post(database, article.slug)
             )
+            # As a full build now would: the post may have closed since the warm build.
+            set_comments_open(article, generator.settings)
         site.catch_up_on_counts(database)
         popular = site.popular(
             db.views_since(database, days=30), generator.settings.get("POPULAR_POSTS_COUNT", 5)
