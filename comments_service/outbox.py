@@ -188,8 +188,22 @@ class Tally:
         return f"{self.sent} sent, {self.retried} to retry, {self.given_up} given up"
 
 
+# Work that becomes emails after the commit that caused it, run at the start
+# of every sending pass: a comment's approval becomes an email per subscriber
+# (``subscriptions.expand_due``). Registered by the module that owns the work
+# (``register_producer``), which imports this one: the outbox knows none of them.
+_producers = []
+
+
+def register_producer(produce):
+    """Run ``produce(config, database, clock=...)`` before each pass sends."""
+    if produce not in _producers:
+        _producers.append(produce)
+    return produce
+
+
 def send_due(config, database, *, clock=utcnow, stop=None, claimer="console"):
-    """Send every email that is due now; return a ``Tally``.
+    """Send every email that is due now (the producers' first); return a ``Tally``.
 
     ``stop`` (a ``threading.Event``): once set, finish the email being sent,
     give back the rest and return. Nothing is sent without ``SMTP_HOST``.
@@ -197,6 +211,8 @@ def send_due(config, database, *, clock=utcnow, stop=None, claimer="console"):
     tally = Tally()
     if not sending_enabled(config):
         return tally
+    for produce in list(_producers):
+        produce(config, database, clock=clock)
     while stop is None or not stop.is_set():
         batch = _Batch(
             config, database, clock, stop, tally, claim=f"{claimer}:{secrets.token_hex(6)}"
@@ -323,6 +339,10 @@ def wake(path):
         senders = list(_senders.get(path, ()))
     for sender in senders:
         sender.wake()
+
+
+# A comment's approval queues its notifications in ``db``: wake the senders to expand them.
+db.notification_listeners.append(wake)
 
 
 class Sender:
