@@ -1795,14 +1795,21 @@ class Erasure:
 def erase_person(db, email, *, by):
     """Erase everything stored about ``email`` (normalised), in one transaction.
 
-    Their comments go as "Delete permanently" takes them (the moderation
-    table's way: to the trash first, unless set aside already, then deleted,
-    with the replies under them); each step is recorded as a decision, which
-    keeps the fact, who and when, and no personal data. Then the address, its
-    subscriptions and every email to it in the outbox."""
+    The address and its subscriptions; their comments, as "Delete
+    permanently" takes them (the moderation table's way: to the trash first,
+    unless set aside already, then deleted, with the replies under them),
+    each step recorded as a decision, which keeps the fact, who and when, and
+    no personal data; and every email to the address in the outbox."""
     erasure = Erasure(changed_posts=set())
     trash, delete = ACTIONS["trash"], ACTIONS["delete"]
     with writing(db):
+        subscriber = _rows(db, "select id from subscribers where email = ?", [email])
+        if subscriber:
+            erasure.subscriptions = db.execute(
+                "select count(*) from subscriptions where subscriber_id = ?", [subscriber[0]["id"]]
+            ).fetchone()[0]
+            # Before the comments: erasing one also deletes what was asked about it.
+            db.execute("delete from subscribers where id = ?", [subscriber[0]["id"]])
         mine = _rows(db, "select * from comments where lower(email) = ? order by id", [email])
         erased = {}
         for comment in mine:
@@ -1819,12 +1826,6 @@ def erase_person(db, email, *, by):
         ids_of_theirs = {c["id"] for c in mine}
         erasure.comments = len(ids_of_theirs)
         erasure.replies_by_others = len(set(erased) - ids_of_theirs)
-        subscriber = _rows(db, "select id from subscribers where email = ?", [email])
-        if subscriber:
-            erasure.subscriptions = db.execute(
-                "select count(*) from subscriptions where subscriber_id = ?", [subscriber[0]["id"]]
-            ).fetchone()[0]
-            db.execute("delete from subscribers where id = ?", [subscriber[0]["id"]])
         erasure.emails = db.conn.execute(
             "delete from outbox where lower(recipient) = ?", [email]
         ).rowcount
