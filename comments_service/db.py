@@ -346,7 +346,9 @@ def m012_subscriptions(db):
         "create unique index subscriptions_once on subscriptions "
         "(subscriber_id, kind, post_slug, ifnull(comment_id, 0))"
     )
-    db.execute("create index subscriptions_of_post on subscriptions (post_slug, kind)")
+    db.execute(
+        "create index subscriptions_of_post on subscriptions (post_slug, kind, subscriber_id)"
+    )
     db.execute("create index subscriptions_of_comment on subscriptions (comment_id, kind)")
     # One row per comment whose approval notifies its subscribers, written in
     # the approving transaction and expanded into emails by the outbox's
@@ -419,7 +421,7 @@ def writing(db):
     A failed write (a failed COMMIT included) is rolled back; on a full disk
     it raises ``DiskFull`` (see the module docstring).
     """
-    callbacks = []
+    callbacks = _AfterCommit()
     try:
         with writers_lock(_write_lock_path(db)):
             db.after_commit_callbacks = callbacks
@@ -445,6 +447,14 @@ def writing(db):
         raise DiskFull(str(exc)) from exc
     for callback in callbacks:
         callback()
+
+
+class _AfterCommit(list):
+    """The callbacks of one transaction (``after_commit``), and the keys given."""
+
+    def __init__(self):
+        super().__init__()
+        self.keys = set()
 
 
 class DiskFull(Exception):
@@ -499,9 +509,10 @@ def _truncate_wal_after_full_disk(db):
             _disk_was_full.discard(path)
 
 
-def after_commit(db, callback):
+def after_commit(db, callback, key=None):
     """Call ``callback()`` once the ``writing`` transaction in progress has
     committed (after the writers' lock is released); never if it rolls back.
+    With a ``key``, only the first callback given that key in the transaction.
 
     For what must only happen to committed data, such as waking the email
     sender (``outbox.enqueue``): woken earlier, it could look before the row
@@ -509,6 +520,10 @@ def after_commit(db, callback):
     callbacks = getattr(db, "after_commit_callbacks", None)
     if callbacks is None:
         raise RuntimeError("after_commit outside a db.writing() transaction")
+    if key is not None:
+        if key in callbacks.keys:
+            return
+        callbacks.keys.add(key)
     callbacks.append(callback)
 
 
@@ -1040,7 +1055,11 @@ def queue_notifications(db, comment_id):
     )
     if cursor.rowcount:
         path = db.execute("PRAGMA database_list").fetchone()[2]
-        after_commit(db, lambda: [listener(path) for listener in notification_listeners])
+        after_commit(
+            db,
+            lambda: [listener(path) for listener in notification_listeners],
+            key=("notification-listeners", path),
+        )
 
 
 def _forget_notifications_of(db, comment_id):

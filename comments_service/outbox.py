@@ -102,7 +102,8 @@ def enqueue(database, *, to, subject, body, headers=None, kind="email"):
         "next_attempt_at": iso(created),
     }
     path = _db_path(database)
-    db.after_commit(database, lambda: wake(path))  # first: it raises outside db.writing
+    # First: it raises outside db.writing. One wake-up per transaction.
+    db.after_commit(database, lambda: wake(path), key=("outbox-wake", path))
     return db.outbox_add(database, row)
 
 
@@ -330,7 +331,10 @@ _senders_lock = threading.Lock()
 
 
 def _db_path(database):
-    return database.execute("PRAGMA database_list").fetchone()[2]
+    # Kept on the connection: a post's notifications enqueue thousands of rows.
+    if not hasattr(database, "outbox_path"):
+        database.outbox_path = database.execute("PRAGMA database_list").fetchone()[2]
+    return database.outbox_path
 
 
 def wake(path):
