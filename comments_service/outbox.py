@@ -28,9 +28,10 @@ own commits do not wait for the disk: ``db.connect(flush_each_commit=False)``).
 Every attempt of one row carries the same ``Message-ID`` (its
 ``message_key``), so a receiving server or mail client can drop the copy.
 
-What is stored: recipients, subjects and bodies (the admin's address and the
-text of comments). Sent rows are deleted after ``OUTBOX_KEEP_DAYS`` (7),
-given-up ones after ``FAILED_KEEP_DAYS`` (30).
+What is stored: recipients, subjects and bodies (the admin's address, the
+addresses of readers who asked for notifications, and the text of comments).
+Sent rows are deleted after ``OUTBOX_KEEP_DAYS`` (7), given-up ones after
+``FAILED_KEEP_DAYS`` (30).
 """
 
 import json
