@@ -169,7 +169,7 @@ def confirmation_text(name, post, kinds):
 def expand_due(config, database, *, clock=outbox.utcnow):
     """Turn the notification jobs waiting into emails, and forget unconfirmed
     addresses whose time is up (an outbox producer: each sending pass)."""
-    db.forget_unconfirmed(database, sent_before=outbox.iso(clock() - UNCONFIRMED_KEPT))
+    forget_unconfirmed(database, clock())
     jobs = db.notification_jobs_due(database)  # a read: idle passes take no lock
     if not jobs:
         return
@@ -181,6 +181,12 @@ def expand_due(config, database, *, clock=outbox.utcnow):
 
 
 outbox.register_producer(expand_due)
+
+
+def forget_unconfirmed(database, now):
+    """Forget the requests of addresses not confirmed in ``UNCONFIRMED_KEPT``
+    (each sending pass, and the daily `db purge-ip`, for a site without SMTP)."""
+    return db.forget_unconfirmed(database, sent_before=outbox.iso(now - UNCONFIRMED_KEPT))
 
 
 def _expand_batch(config, database, job_id, posts, letters, clock):

@@ -228,6 +228,18 @@ def test_unconfirmed_requests_are_forgotten_after_seven_days(app, client, databa
     assert "no longer stored" in words(response)
 
 
+def test_the_daily_purge_forgets_them_too_on_a_site_without_smtp(app, client, database, runner):
+    # No SMTP_HOST: no sender runs, the confirmation waits in the outbox.
+    comment(client, database, ADA, "post")
+    comment(client, database, BOB, "post")
+    long_ago = (outbox.utcnow() - timedelta(days=8)).isoformat(timespec="seconds")
+    database.execute("update subscribers set confirmation_sent_at = ? where id = 1", [long_ago])
+    result = runner.invoke(args=["db", "purge-ip"])
+    assert result.exit_code == 0, result.output
+    assert "1 unconfirmed notification address(es) forgotten" in result.output
+    assert [row["email"] for row in database["subscribers"].rows] == [BOB]
+
+
 def test_the_answer_is_the_same_whether_or_not_the_address_is_subscribed(
     app, client, database, inbox, subscribed
 ):
