@@ -77,6 +77,9 @@ def create_app(test_config=None):
         SMTP_FROM=None,
         SMTP_TO=None,
         SMTP_STARTTLS=True,
+        # Publish at once a comment from a confirmed address with an approved
+        # comment (subscriptions.auto_approval); off, as WordPress's rule is.
+        AUTO_APPROVE_KNOWN_COMMENTERS=False,
     )
     if "RATELIMIT_ENABLED" in os.environ:
         app.config["RATELIMIT_ENABLED"] = os.environ["RATELIMIT_ENABLED"]
@@ -113,11 +116,13 @@ def create_app(test_config=None):
         object_store,
         outbox,
         privacy,
+        privacy_requests,
         public,
         registry,
         security,
         site,
         stats,
+        subscription_pages,
     )
     from comments_service.extensions import csrf, limiter
 
@@ -130,10 +135,12 @@ def create_app(test_config=None):
     app.cli.add_command(backup.db_cli)
     app.cli.add_command(object_store.site_cli)
     app.cli.add_command(outbox.outbox_cli)
+    app.cli.add_command(privacy_requests.privacy_cli)
     app.context_processor(registry.site_context)
     app.register_blueprint(public.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(email_actions.bp)
+    app.register_blueprint(subscription_pages.bp)
     app.register_blueprint(privacy.bp)
     app.register_blueprint(stats.bp)
     if app.config["SERVE_SITE"]:

@@ -41,7 +41,7 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlite_utils import Database
 
-from comments_service import db
+from comments_service import db, outbox, subscriptions
 from comments_service.cli import republish
 
 DEFAULT_KEEP = 14  # two weeks of the daily timer's backups
@@ -216,6 +216,11 @@ def db_restore(file):
 
 @db_cli.command("purge-ip")
 def db_purge_ip():
-    """Drop IP hashes older than 30 days (the daily timer runs it)."""
+    """Drop IP hashes older than 30 days, and notification requests left
+    unconfirmed for 7 (the daily timer runs it)."""
     db.forget_old_ip_hashes(db.get_db())
-    click.echo(f"IP hashes older than {db.IP_HASH_DAYS} days dropped.")
+    forgotten = subscriptions.forget_unconfirmed(db.get_db(), outbox.utcnow())
+    click.echo(
+        f"IP hashes older than {db.IP_HASH_DAYS} days dropped; "
+        f"{forgotten} unconfirmed notification address(es) forgotten."
+    )

@@ -174,17 +174,24 @@ def comments_close_old_posts():
 def comments_export(file):
     """Write every comment to FILE as JSON ('-' for standard output)."""
     rows = db.export_comments(db.get_db())
-    document = json.dumps({"comments": rows}, indent=1, ensure_ascii=False) + "\n"
+    if write_private_json(file, {"comments": rows}):
+        click.echo(f"{len(rows)} comments exported.", err=True)
+
+
+def write_private_json(file, document):
+    """Write ``document`` as JSON to ``file`` (mode 0600) or, for '-', to
+    standard output; True if it went to a file."""
+    text = json.dumps(document, indent=1, ensure_ascii=False) + "\n"
     if file == "-":
-        click.echo(document, nl=False)
-        return
+        click.echo(text, nl=False)
+        return False
     # Readers' emails: the owner's eyes only, whatever the umask (fchmod: an
     # existing file would keep its mode).
     fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.fchmod(fd, 0o600)
     with open(fd, "w", encoding="utf-8") as out:
-        out.write(document)
-    click.echo(f"{len(rows)} comments exported.", err=True)
+        out.write(text)
+    return True
 
 
 @comments_cli.command("import")

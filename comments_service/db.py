@@ -311,6 +311,65 @@ def m010_outbox(db):
     db["outbox"].create_index(["message_key"], unique=True)
 
 
+@migrations()
+def m012_subscriptions(db):
+    # Readers' email notifications (``comments_service/subscriptions.py``).
+    # AUTOINCREMENT: the links of an email name these ids, and must never
+    # reach a row made after theirs was deleted.
+    #
+    # One row per address (normalised: trimmed, lower case), confirmed once
+    # (double opt-in); nothing but the confirmation email is sent to it before.
+    db.execute(
+        "create table subscribers ("
+        "id integer primary key autoincrement, "
+        "email text not null unique, "
+        "created_at text not null, "
+        "confirmation_sent_at text, "  # the last confirmation email: one a day at most
+        "confirmed_at text)"
+    )
+    # Unconfirmed addresses are forgotten 7 days after their last confirmation email.
+    db.execute(
+        "create index subscribers_unconfirmed on subscribers (confirmation_sent_at) "
+        "where confirmed_at is null"
+    )
+    # What an address asked for: ``post`` (new comments on ``post_slug``),
+    # ``replies`` (new replies in the thread of ``comment_id``, a top-level
+    # comment) or ``live`` (``comment_id`` approved: once).
+    db.execute(
+        "create table subscriptions ("
+        "id integer primary key autoincrement, "
+        "subscriber_id integer not null references subscribers (id) on delete cascade, "
+        "kind text not null, "
+        "post_slug text not null, "
+        "comment_id integer, "
+        "created_at text not null)"
+    )
+    db.execute(
+        "create unique index subscriptions_once on subscriptions "
+        "(subscriber_id, kind, post_slug, ifnull(comment_id, 0))"
+    )
+    db.execute(
+        "create index subscriptions_of_post on subscriptions (post_slug, kind, subscriber_id)"
+    )
+    db.execute("create index subscriptions_of_comment on subscriptions (comment_id, kind)")
+    # One row per comment whose approval notifies its subscribers, written in
+    # the approving transaction and expanded into emails by the outbox's
+    # senders, a batch of subscribers at a time after ``after_subscriber``.
+    # Kept once done (``done_at``): a comment approved again notifies no one twice.
+    db.execute(
+        "create table notification_jobs ("
+        "id integer primary key, "
+        "comment_id integer not null unique, "
+        "created_at text not null, "
+        "after_subscriber integer not null default 0, "
+        "done_at text)"
+    )
+    db.execute("create index notification_jobs_due on notification_jobs (id) where done_at is null")
+    # A person's comments, found by their address: the privacy commands, and
+    # the "previously approved commenter" rule at each submission.
+    db.execute("create index comments_email on comments (lower(email))")
+
+
 # The version of a comment just stored (m006): what the links of the admin's
 # email about it are bound to (notify.py).
 FIRST_VERSION = 1
@@ -391,7 +450,7 @@ def writing(db):
     A failed write (a failed COMMIT included) is rolled back; on a full disk
     it raises ``DiskFull`` (see the module docstring).
     """
-    callbacks = []
+    callbacks = _AfterCommit()
     try:
         with writers_lock(_write_lock_path(db)):
             db.after_commit_callbacks = callbacks
@@ -417,6 +476,14 @@ def writing(db):
         raise DiskFull(str(exc)) from exc
     for callback in callbacks:
         callback()
+
+
+class _AfterCommit(list):
+    """The callbacks of one transaction (``after_commit``), and the keys given."""
+
+    def __init__(self):
+        super().__init__()
+        self.keys = set()
 
 
 class DiskFull(Exception):
@@ -471,9 +538,10 @@ def _truncate_wal_after_full_disk(db):
             _disk_was_full.discard(path)
 
 
-def after_commit(db, callback):
+def after_commit(db, callback, key=None):
     """Call ``callback()`` once the ``writing`` transaction in progress has
     committed (after the writers' lock is released); never if it rolls back.
+    With a ``key``, only the first callback given that key in the transaction.
 
     For what must only happen to committed data, such as waking the email
     sender (``outbox.enqueue``): woken earlier, it could look before the row
@@ -481,6 +549,10 @@ def after_commit(db, callback):
     callbacks = getattr(db, "after_commit_callbacks", None)
     if callbacks is None:
         raise RuntimeError("after_commit outside a db.writing() transaction")
+    if key is not None:
+        if key in callbacks.keys:
+            return
+        callbacks.keys.add(key)
     callbacks.append(callback)
 
 
@@ -686,6 +758,14 @@ def _insert_comment(db, row, earlier_keys):
         [row[c] for c in columns],
     )
     if cursor.rowcount == 1:
+        if row["status"] == "approved":
+            # Approved at intake (a moderation rule): recorded as a decision,
+            # so that publishers catch up on its post, and announced as any
+            # approval is.
+            _record(
+                db, cursor.lastrowid, "approved", row["decided_by"], row["reason"], row["post_slug"]
+            )
+            queue_notifications(db, cursor.lastrowid)
         return Submission(cursor.lastrowid, is_new=True)
     found = db.conn.execute("select id from comments where submission_key = ?", [key])
     return Submission(found.fetchone()[0], is_new=False)
@@ -714,12 +794,15 @@ def add_submission(
     reason=None,
     ip_hash=None,
     status="pending",
+    decided_by=None,
     on_stored=None,
 ):
     """Queue a reader's comment once, however often it is submitted.
 
     ``submission_keys``: the key to store it under, then any earlier keys of
     the same submission (``submission_keys.keys_for``); empty for none.
+    ``status`` "approved" (a rule approved it: ``decided_by`` names the rule)
+    records the decision and queues its notifications in the same transaction.
     ``on_stored(db, comment_id)``: written in the comment's transaction, for a
     new comment only (``GroupCommit.insert``), e.g. ``notify.new_comment_email``.
     Returns a ``Submission`` (committed, on disk); raises ``DiskFull``."""
@@ -733,6 +816,8 @@ def add_submission(
         "status": status,
         "is_author": 0,
         "created_at": now(),
+        "decided_at": now() if decided_by else None,
+        "decided_by": decided_by,
         "reason": reason,
         "ip_hash": ip_hash,
         "submission_key": submission_keys[0] if submission_keys else None,
@@ -930,6 +1015,19 @@ def shown_comment_counts(db, slugs=None):
     return dict(rows.fetchall())
 
 
+def is_shown(db, comment_id):
+    """True if the comment is on its post's page (``_IS_SHOWN``): only such a
+    comment's text may leave the service, in a page, a feed or an email."""
+    return (
+        db.execute(
+            "select 1 from comments c left join comments p on p.id = c.parent_id "
+            f"where c.id = ? and {_IS_SHOWN}",
+            [comment_id],
+        ).fetchone()
+        is not None
+    )
+
+
 def last_decision_id(db):
     rows = list(db.query("select max(id) as last from decisions"))
     return rows[0]["last"] or 0
@@ -973,6 +1071,41 @@ def _record(db, comment_id, action, by, reason, post_slug):
     )
 
 
+# Told the database's path after a transaction that queued notifications
+# commits: the outbox adds its senders' wake-up here (``outbox.py``), which
+# this module, below it, cannot import.
+notification_listeners = []
+
+
+def queue_notifications(db, comment_id):
+    """Announce a comment's approval to its subscribers, inside the approving
+    transaction: one row, whatever their number; the outbox's senders expand
+    it into emails after the commit (``subscriptions.expand_due``). A comment
+    announced before (approved, unapproved, approved again) is not announced twice."""
+    cursor = db.conn.execute(
+        "insert into notification_jobs (comment_id, created_at) values (?, ?) "
+        "on conflict (comment_id) do nothing",
+        [comment_id, now()],
+    )
+    if cursor.rowcount:
+        path = db.execute("PRAGMA database_list").fetchone()[2]
+        after_commit(
+            db,
+            lambda: [listener(path) for listener in notification_listeners],
+            key=("notification-listeners", path),
+        )
+
+
+def _forget_notifications_of(db, comment_id):
+    """A comment erased: its announcement, and what was asked about it
+    (replies in its thread, its approval), go with it."""
+    db.execute("delete from notification_jobs where comment_id = ?", [comment_id])
+    db.execute(
+        "delete from subscriptions where comment_id = ? and kind in ('replies', 'live')",
+        [comment_id],
+    )
+
+
 def _last_decision(db, comment_id):
     rows = _rows(
         db, "select * from decisions where comment_id = ? order by id desc limit 1", [comment_id]
@@ -1000,6 +1133,8 @@ def _move(db, comment, status, *, by, reason):
     )
     public = "approved" in (status, comment["status"])
     _record(db, comment["id"], status, by, reason, comment["post_slug"] if public else None)
+    if status == "approved" and comment["status"] != "approved":
+        queue_notifications(db, comment["id"])
     return {comment["post_slug"]} if public else set()
 
 
@@ -1009,6 +1144,7 @@ def _erase(db, comment, *, by, erased):
     public = comment["status"] == "approved"  # replies show only under an approved parent
     for row in doomed:
         db["comments"].delete(row["id"])
+        _forget_notifications_of(db, row["id"])
         # Keep the fact of the decision, not the erased person's data.
         slug = comment["post_slug"] if public else None
         _record(db, row["id"], "deleted", by, "deleted permanently", slug)
@@ -1158,6 +1294,7 @@ def add_author_reply(db, parent_id, *, author_name, body, by):
             .last_pk
         )
         _record(db, report.new_id, "approved", by, "reply by the author", top["post_slug"])
+        queue_notifications(db, report.new_id)
         report.changed_posts.add(top["post_slug"])
     return report
 
@@ -1570,3 +1707,263 @@ def outbox_summary(db):
 def outbox_rows(db, limit=100):
     """The newest emails, for ``flask outbox list``."""
     return _rows(db, "select * from outbox order by id desc limit ?", [limit])
+
+
+# --- subscriptions (readers' email notifications; see subscriptions.py) ------
+# Addresses are normalised by the caller (``subscriptions.normalised``); times
+# are ISO 8601 strings in UTC, passed in, as for the outbox.
+
+
+def request_subscriptions(db, email, wanted, *, now, resend_before):
+    """Store what ``email`` asked for, inside the comment's transaction.
+
+    ``wanted``: (kind, post_slug, comment_id) tuples; asking twice stores once.
+    Returns ``(subscriber_id, send_confirmation)``: a confirmation email is due
+    for an unconfirmed address whose last one was sent before ``resend_before``
+    (at most one a day: the form must not let a stranger flood an inbox), and
+    is counted as sent from here."""
+    db.conn.execute(
+        "insert into subscribers (email, created_at) values (?, ?) on conflict (email) do nothing",
+        [email, now],
+    )
+    subscriber_id, confirmed_at, sent_at = db.conn.execute(
+        "select id, confirmed_at, confirmation_sent_at from subscribers where email = ?", [email]
+    ).fetchone()
+    for kind, post_slug, comment_id in wanted:
+        db.conn.execute(
+            "insert into subscriptions (subscriber_id, kind, post_slug, comment_id, created_at) "
+            "values (?, ?, ?, ?, ?) on conflict do nothing",
+            [subscriber_id, kind, post_slug, comment_id, now],
+        )
+    send = confirmed_at is None and (sent_at is None or sent_at < resend_before)
+    if send:
+        db.conn.execute(
+            "update subscribers set confirmation_sent_at = ? where id = ?", [now, subscriber_id]
+        )
+    return subscriber_id, send
+
+
+def get_subscriber(db, subscriber_id):
+    rows = _rows(db, "select * from subscribers where id = ?", [subscriber_id])
+    return rows[0] if rows else None
+
+
+def subscriptions_of(db, subscriber_id=None, subscription_ids=None):
+    """The subscriptions of one address, or those with ``subscription_ids``, oldest first."""
+    if subscription_ids is not None:
+        ids = list(subscription_ids)
+        marks = ", ".join("?" for _ in ids)
+        return _rows(db, f"select * from subscriptions where id in ({marks}) order by id", ids)
+    return _rows(
+        db, "select * from subscriptions where subscriber_id = ? order by id", [subscriber_id]
+    )
+
+
+def confirm_subscriber(db, subscriber_id, *, now):
+    """Confirm an address (its subscriptions start); returns its row as it was
+    before, or None if it is no longer stored (expired, unsubscribed, erased)."""
+    with writing(db):
+        subscriber = get_subscriber(db, subscriber_id)
+        if subscriber is not None and subscriber["confirmed_at"] is None:
+            db.execute("update subscribers set confirmed_at = ? where id = ?", [now, subscriber_id])
+    return subscriber
+
+
+# The kinds of email only a subscription causes: unsent ones are dropped
+# when their address unsubscribes from everything.
+SUBSCRIPTION_EMAIL_KINDS = ("subscription-confirm", "comment-notification")
+
+
+def unsubscribe(db, *, subscription_ids=(), subscriber_id=None):
+    """Delete the subscriptions ``subscription_ids``, or with ``subscriber_id``
+    the address and everything it asked for (its emails not sent yet too).
+    Deleting what is gone already is no error; returns how many subscriptions went."""
+    with writing(db):
+        if subscriber_id is not None:
+            subscriber = get_subscriber(db, subscriber_id)
+            if subscriber is None:
+                return 0
+            count = db.execute(
+                "select count(*) from subscriptions where subscriber_id = ?", [subscriber_id]
+            ).fetchone()[0]
+            kinds = ", ".join("?" for _ in SUBSCRIPTION_EMAIL_KINDS)
+            db.execute(
+                "delete from outbox where recipient = ? and sent_at is null "
+                "and claimed_by is null and kind in (" + kinds + ")",
+                [subscriber["email"], *SUBSCRIPTION_EMAIL_KINDS],
+            )
+            db.execute("delete from subscribers where id = ?", [subscriber_id])  # cascades
+            return count
+        ids = list(subscription_ids)
+        marks = ", ".join("?" for _ in ids)
+        return db.conn.execute(f"delete from subscriptions where id in ({marks})", ids).rowcount
+
+
+def forget_unconfirmed(db, *, sent_before):
+    """Forget addresses never confirmed whose last confirmation email was sent
+    before ``sent_before`` (their links have expired), with what they asked for."""
+    waiting = db.execute(
+        "select 1 from subscribers where confirmed_at is null and confirmation_sent_at < ? limit 1",
+        [sent_before],
+    ).fetchone()
+    if waiting is None:
+        return 0  # a read, so that an idle sender never takes the writers' lock
+    with writing(db):
+        return db.conn.execute(
+            "delete from subscribers where confirmed_at is null and confirmation_sent_at < ?",
+            [sent_before],
+        ).rowcount
+
+
+def known_commenter(db, email):
+    """True if ``email`` (normalised) was confirmed and has an approved comment."""
+    return bool(
+        db.execute(
+            "select exists(select 1 from subscribers where email = ? and confirmed_at is not null) "
+            "and exists(select 1 from comments where lower(email) = ? and status = 'approved')",
+            [email, email],
+        ).fetchone()[0]
+    )
+
+
+# --- notification jobs (queue_notifications; expanded by subscriptions.py) ---
+
+
+def notification_jobs_due(db, limit=20):
+    return _rows(
+        db,
+        "select * from notification_jobs where done_at is null order by id limit ?",
+        [limit],
+    )
+
+
+def get_notification_job(db, job_id):
+    rows = _rows(db, "select * from notification_jobs where id = ?", [job_id])
+    return rows[0] if rows else None
+
+
+def subscribers_to_notify(db, job, comment, *, author_email, limit):
+    """The next ``limit`` confirmed addresses to tell of ``comment`` (approved),
+    after the job's cursor, in id order; each with the subscriptions that ask
+    for it (``subscription_ids``, ``kinds``, comma-separated). Subscribers of
+    its post and of its thread (a reply), never its own author (``author_email``,
+    normalised); its author only by their own ``live`` subscription."""
+    thread = comment["parent_id"] if comment["parent_id"] else -1
+    return _rows(
+        db,
+        "select b.id as subscriber_id, b.email, group_concat(s.id) as subscription_ids, "
+        "group_concat(s.kind) as kinds "
+        "from subscriptions s join subscribers b on b.id = s.subscriber_id "
+        "where b.confirmed_at is not null and b.id > ? and ("
+        "(s.kind = 'post' and s.post_slug = ? and b.email != ?) "
+        "or (s.kind = 'replies' and s.comment_id = ? and b.email != ?) "
+        "or (s.kind = 'live' and s.comment_id = ?)) "
+        "group by b.id order by b.id limit ?",
+        [
+            job["after_subscriber"],
+            comment["post_slug"],
+            author_email,
+            thread,
+            author_email,
+            comment["id"],
+            limit,
+        ],
+    )
+
+
+def advance_notification_job(db, job_id, after_subscriber):
+    db.execute(
+        "update notification_jobs set after_subscriber = ? where id = ?", [after_subscriber, job_id]
+    )
+
+
+def finish_notification_job(db, job, *, now):
+    """Everyone told: the job is done, and ``live`` requests for its comment are spent."""
+    db.execute("update notification_jobs set done_at = ? where id = ?", [now, job["id"]])
+    db.execute(
+        "delete from subscriptions where kind = 'live' and comment_id = ?", [job["comment_id"]]
+    )
+
+
+def drop_notification_job(db, job_id):
+    """The comment is not shown (any more): tell no one; approving it again queues anew."""
+    db.execute("delete from notification_jobs where id = ?", [job_id])
+
+
+# --- a person's data (the privacy commands) -------------------------------------
+
+
+def person_data(db, email):
+    """Everything stored about ``email`` (normalised): their comments, their
+    address's subscriptions, and the emails in the outbox addressed to it."""
+    columns = [c for c in db["comments"].columns_dict if c not in NOT_EXPORTED]
+    comments = _rows(
+        db,
+        f"select {', '.join(columns)} from comments where lower(email) = ? order by id",
+        [email],
+    )
+    subscriber = _rows(db, "select * from subscribers where email = ?", [email])
+    subscriptions = subscriptions_of(db, subscriber[0]["id"]) if subscriber else []
+    emails = _rows(
+        db,
+        "select id, kind, recipient, subject, body, headers, created_at, sent_at, failed_at "
+        "from outbox where lower(recipient) = ? order by id",
+        [email],
+    )
+    return {
+        "comments": comments,
+        "subscriber": subscriber[0] if subscriber else None,
+        "subscriptions": subscriptions,
+        "emails": emails,
+    }
+
+
+@dataclass
+class Erasure:
+    """What ``erase_person`` deleted, and the posts whose pages change."""
+
+    comments: int = 0
+    replies_by_others: int = 0
+    subscriptions: int = 0
+    emails: int = 0
+    changed_posts: set = None
+
+
+def erase_person(db, email, *, by):
+    """Erase everything stored about ``email`` (normalised), in one transaction.
+
+    The address and its subscriptions; their comments, as "Delete
+    permanently" takes them (the moderation table's way: to the trash first,
+    unless set aside already, then deleted, with the replies under them),
+    each step recorded as a decision, which keeps the fact, who and when, and
+    no personal data; and every email to the address in the outbox."""
+    erasure = Erasure(changed_posts=set())
+    trash, delete = ACTIONS["trash"], ACTIONS["delete"]
+    with writing(db):
+        subscriber = _rows(db, "select id from subscribers where email = ?", [email])
+        if subscriber:
+            erasure.subscriptions = db.execute(
+                "select count(*) from subscriptions where subscriber_id = ?", [subscriber[0]["id"]]
+            ).fetchone()[0]
+            # Before the comments: erasing one also deletes what was asked about it.
+            db.execute("delete from subscribers where id = ?", [subscriber[0]["id"]])
+        mine = _rows(db, "select * from comments where lower(email) = ? order by id", [email])
+        erased = {}
+        for comment in mine:
+            if comment["id"] in erased:
+                continue  # a reply of theirs, erased with their comment above it
+            if delete not in buttons(comment["status"]):
+                if action_moving(comment["status"], trash.to) is None:
+                    raise NotAllowed(trash, comment["status"])
+                erasure.changed_posts |= _move(
+                    db, comment, trash.to, by=by, reason="erasure request"
+                )
+                comment = get_comment(db, comment["id"])
+            erasure.changed_posts |= _erase(db, comment, by=by, erased=erased)
+        ids_of_theirs = {c["id"] for c in mine}
+        erasure.comments = len(ids_of_theirs)
+        erasure.replies_by_others = len(set(erased) - ids_of_theirs)
+        erasure.emails = db.conn.execute(
+            "delete from outbox where lower(recipient) = ?", [email]
+        ).rowcount
+    return erasure

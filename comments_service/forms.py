@@ -72,6 +72,11 @@ def strip_text(value):
     return clean_text(value).strip() if isinstance(value, str) else value
 
 
+# The notification boxes of the comment form, by the kind each asks for.
+NOTIFY_FIELDS = {"replies": "notify_replies", "post": "notify_post", "live": "notify_live"}
+NOTIFY_NEEDS_EMAIL = "Enter your email to get notified."
+
+
 class CommentForm(Form):
     """The reader's form. A plain WTForms form: it has no CSRF token to check
     (see the module docstring), so flask-wtf would only add work to the
@@ -126,11 +131,28 @@ class CommentForm(Form):
             ),
         ],
     )
+    # Email notifications (subscriptions.py); each needs the Email field.
+    # Their labels are the static page's (theme/templates/partials/comment_form.html).
+    notify_replies = BooleanField()
+    notify_post = BooleanField()
+    notify_live = BooleanField()
     # Honeypot: hidden from people (CSS and aria-hidden), filled in by bots.
     homepage = StringField()
     # Sent by the page's script, or by a form the service rendered; a malformed
     # one is None, never an error (see submission_keys).
     submission_key = HiddenField(filters=[submission_keys.client_key])
+
+    def validate(self, extra_validators=None):
+        valid = super().validate(extra_validators)
+        # Here, not on the field: an empty Email stops its own validators.
+        if self.notifications() and not self.email.data and not self.email.errors:
+            self.email.errors = [NOTIFY_NEEDS_EMAIL]
+            valid = False
+        return valid
+
+    def notifications(self):
+        """The kinds of notification asked for (``subscriptions.KINDS``)."""
+        return [kind for kind, field in NOTIFY_FIELDS.items() if self[field].data]
 
     def values(self):
         """What the reader typed, to put back in the form after an error."""
@@ -140,6 +162,7 @@ class CommentForm(Form):
             "website": self.website.data or "",
             "body": self.body.data or "",
             "parent_id": self.parent_id.data or "",
+            **{field: bool(self[field].data) for field in NOTIFY_FIELDS.values()},
         }
 
     def first_errors(self):

@@ -28,9 +28,10 @@ own commits do not wait for the disk: ``db.connect(flush_each_commit=False)``).
 Every attempt of one row carries the same ``Message-ID`` (its
 ``message_key``), so a receiving server or mail client can drop the copy.
 
-What is stored: recipients, subjects and bodies (the admin's address and the
-text of comments). Sent rows are deleted after ``OUTBOX_KEEP_DAYS`` (7),
-given-up ones after ``FAILED_KEEP_DAYS`` (30).
+What is stored: recipients, subjects and bodies (the admin's address, the
+addresses of readers who asked for notifications, and the text of comments).
+Sent rows are deleted after ``OUTBOX_KEEP_DAYS`` (7), given-up ones after
+``FAILED_KEEP_DAYS`` (30).
 """
 
 import json
@@ -102,7 +103,8 @@ def enqueue(database, *, to, subject, body, headers=None, kind="email"):
         "next_attempt_at": iso(created),
     }
     path = _db_path(database)
-    db.after_commit(database, lambda: wake(path))  # first: it raises outside db.writing
+    # First: it raises outside db.writing. One wake-up per transaction.
+    db.after_commit(database, lambda: wake(path), key=("outbox-wake", path))
     return db.outbox_add(database, row)
 
 
@@ -188,8 +190,22 @@ class Tally:
         return f"{self.sent} sent, {self.retried} to retry, {self.given_up} given up"
 
 
+# Work that becomes emails after the commit that caused it, run at the start
+# of every sending pass: a comment's approval becomes an email per subscriber
+# (``subscriptions.expand_due``). Registered by the module that owns the work
+# (``register_producer``), which imports this one: the outbox knows none of them.
+_producers = []
+
+
+def register_producer(produce):
+    """Run ``produce(config, database, clock=...)`` before each pass sends."""
+    if produce not in _producers:
+        _producers.append(produce)
+    return produce
+
+
 def send_due(config, database, *, clock=utcnow, stop=None, claimer="console"):
-    """Send every email that is due now; return a ``Tally``.
+    """Send every email that is due now (the producers' first); return a ``Tally``.
 
     ``stop`` (a ``threading.Event``): once set, finish the email being sent,
     give back the rest and return. Nothing is sent without ``SMTP_HOST``.
@@ -197,6 +213,8 @@ def send_due(config, database, *, clock=utcnow, stop=None, claimer="console"):
     tally = Tally()
     if not sending_enabled(config):
         return tally
+    for produce in list(_producers):
+        produce(config, database, clock=clock)
     while stop is None or not stop.is_set():
         batch = _Batch(
             config, database, clock, stop, tally, claim=f"{claimer}:{secrets.token_hex(6)}"
@@ -314,7 +332,10 @@ _senders_lock = threading.Lock()
 
 
 def _db_path(database):
-    return database.execute("PRAGMA database_list").fetchone()[2]
+    # Kept on the connection: a post's notifications enqueue thousands of rows.
+    if not hasattr(database, "outbox_path"):
+        database.outbox_path = database.execute("PRAGMA database_list").fetchone()[2]
+    return database.outbox_path
 
 
 def wake(path):
@@ -323,6 +344,10 @@ def wake(path):
         senders = list(_senders.get(path, ()))
     for sender in senders:
         sender.wake()
+
+
+# A comment's approval queues its notifications in ``db``: wake the senders to expand them.
+db.notification_listeners.append(wake)
 
 
 class Sender:

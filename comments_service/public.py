@@ -31,7 +31,7 @@ from flask import (
     url_for,
 )
 
-from comments_service import db, registry, rules, submission_keys
+from comments_service import db, publish, registry, rules, submission_keys, subscriptions
 from comments_service.errors import MESSAGES, RETRY_LATER, error_response, wants_json
 from comments_service.extensions import csrf, limiter
 from comments_service.forms import MAX_ID, CommentForm
@@ -42,6 +42,14 @@ from comments_service.same_origin import refuse_cross_site_posts
 bp = Blueprint("public", __name__, url_prefix="/comments")
 
 CONFIRMATION = "Thank you! Your comment is awaiting approval and will appear once it is approved."
+PUBLISHED = "Thank you! Your comment is published."
+# The same words whatever the address's state (unknown, waiting, confirmed):
+# the answer must tell nobody whether an address is subscribed already.
+NOTIFICATIONS = (
+    "For the emails you asked for, confirm your address with the link we send it "
+    "(at most one email a day; none if it is confirmed already). "
+    "Nothing else is sent to it before that."
+)
 
 bp.before_request(refuse_cross_site_posts)
 
@@ -106,9 +114,18 @@ def submit():
             body=fields["body"],
             ip_hash=ip_hash,
         )
-    notice = None
+    decided_by = None
+    if status == "pending" and reason is None:  # never what a rule held or set aside
+        approved = subscriptions.auto_approval(current_app.config, db.get_db(), fields["email"])
+        if approved:
+            status, reason, decided_by = "approved", approved, subscriptions.AUTO_APPROVED_BY
+    notice = asked = None
     if status == "pending":
         notice = new_comment_email(current_app.config, post, {**fields, "reason": reason})
+    if status != "spam":  # a bot's request would only mail its victims
+        asked = subscriptions.intake(
+            current_app.config, post, fields["email"], form.notifications(), fields["parent_id"]
+        )
     keys = submission_keys.keys_for(fields, form.submission_key.data)
     try:
         submission = db.add_submission(
@@ -117,9 +134,11 @@ def submit():
             **fields,
             status=status,
             reason=reason,
-            # The admin's email is written in the comment's transaction: stored
-            # together or not at all (notify.py, outbox.py); none for a retry.
-            on_stored=notice,
+            decided_by=decided_by,
+            # The admin's email and the reader's request (and its confirmation
+            # email) are written in the comment's transaction: stored together
+            # or not at all (notify.py, subscriptions.py, outbox.py); none for a retry.
+            on_stored=in_order(notice, asked),
         )
     except db.DiskFull:
         if wants_json():
@@ -130,9 +149,36 @@ def submit():
         response.headers.update(RETRY_LATER)
         return response
     g.repeated_submission = not submission.is_new
+    published = status == "approved"
+    if published and submission.is_new:
+        # Saved whatever happens here; a failed publish is retried in the background.
+        publish.publish_decision(current_app.config, {post["slug"]})
+    notify = bool(form.notifications())
     if wants_json():
-        return jsonify(status="pending", message=CONFIRMATION), 202
-    return redirect(url_for(".thanks", post=post["slug"]), 303)
+        message = thanks_message(published, notify)
+        return jsonify(status=status if published else "pending", message=message), 202
+    thanks_args = {"published": 1} if published else {}
+    if notify:
+        thanks_args["notify"] = 1
+    return redirect(url_for(".thanks", post=post["slug"], **thanks_args), 303)
+
+
+def in_order(*callbacks):
+    """One ``on_stored`` callback running the given ones (None skipped) in order."""
+    callbacks = [callback for callback in callbacks if callback is not None]
+    if not callbacks:
+        return None
+
+    def run(database, comment_id):
+        for callback in callbacks:
+            callback(database, comment_id)
+
+    return run
+
+
+def thanks_message(published, notify):
+    message = PUBLISHED if published else CONFIRMATION
+    return f"{message} {NOTIFICATIONS}" if notify else message
 
 
 def form_page(form, post, status, *, title, errors=None, problem=None):
@@ -173,7 +219,8 @@ def parent_for_display(parent_id, post):
 def thanks():
     """The submitter's confirmation (no-JS path). Shows no comment text at all."""
     post = registry.find_post(request.args.get("post", ""))
-    return render_template("comments/thanks.html", post=post, message=CONFIRMATION)
+    message = thanks_message(bool(request.args.get("published")), bool(request.args.get("notify")))
+    return render_template("comments/thanks.html", post=post, message=message)
 
 
 # Beyond SQLite's integer range there is no such comment: 404.

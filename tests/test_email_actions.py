@@ -153,7 +153,9 @@ def test_a_link_still_works_on_its_last_day(client, database, link, monkeypatch)
 @pytest.mark.parametrize(
     "tamper",
     [
-        lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"),  # the signature changed
+        # The signature changed: not in its last character, whose low bits are
+        # base64 padding that decodes the same (the test then passed the token).
+        lambda t: t[:-5] + ("A" if t[-5] != "A" else "B") + t[-4:],
         lambda t: action_links.make_token("another-secret", 1, "approve", 1),
         lambda t: t.split(".", 1)[0],  # cut short by a mail program
         lambda t: "x" * 5000,

@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 from bs4 import BeautifulSoup
 
+from comments_service import subscription_links
 from comments_service.security import admin_headers, static_site_headers
 from support import (
     MENTOR_SLUG,
@@ -554,6 +555,23 @@ def test_half_sent_bodies_do_not_stop_the_service_answering(deployment):
         names = [row[0] for row in database.execute("SELECT author_name FROM comments")]
     assert "Prompt" in names and "After" in names
     assert "Slow" not in names, "a half-sent body never reaches the service"
+
+
+def test_the_links_of_readers_emails_reach_the_service(deployment):
+    # RFC 8058: the mail provider POSTs to the List-Unsubscribe URL with no
+    # Origin of ours; nginx passes it to the service, which answers 200.
+    token = subscription_links.unsubscribe_token("deployment-test-secret-key", [424242])
+    path = f"/comments/subscriptions/unsubscribe/{token}"
+    status, headers, body = deployment.request(
+        "POST",
+        path,
+        body="List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert status == 200 and b"You are unsubscribed" in body
+    assert headers["Cache-Control"] == "no-store"
+    status, _, body = deployment.get("/comments/subscriptions/confirm/not-a-token")
+    assert status == 400 and b"This link does not work" in body
 
 
 def test_a_burst_of_admin_logins_gets_429_from_nginx(deployment):

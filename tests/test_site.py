@@ -69,7 +69,16 @@ def test_post_page_has_the_reply_form_of_the_contract(site):
     labels = {
         label.get_text(strip=True): label["for"] for label in form.select("label:not(.hp label)")
     }
-    assert list(labels) == ["Name", "Email", "Website", "Comment"]
+    assert list(labels) == [
+        "Name",
+        "Email",
+        "Website",
+        "Comment",
+        # Optional email notifications (subscriptions.py).
+        "Notify me of replies to my comment",
+        "Notify me of new comments on this post",
+        "Email me when my comment is published",
+    ]
     for field_id in labels.values():
         assert form.select_one(f"#{field_id}"), f"label points at a real field: {field_id}"
     assert form.select_one("#email-hint").get_text(strip=True) == "(not published)"
