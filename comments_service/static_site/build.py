@@ -100,8 +100,9 @@ def pelican_log():
 
 
 # Pelican's signals are process-wide, so one Pelican build runs at a time in
-# this process (the file watcher and moderation decisions may both ask).
-_pelican_lock = threading.Lock()
+# this process (the file watcher and moderation decisions may both ask; the
+# live preview holds it while it reads a post).
+pelican_lock = threading.Lock()
 
 
 @contextmanager
@@ -144,6 +145,13 @@ def read_sources_stamp(output_dir):
         return None
 
 
+def write_sources_stamp(output_dir, fingerprint):
+    stamp = sources_stamp_path(output_dir)
+    written = stamp.with_name(stamp.name + ".tmp")
+    written.write_text(fingerprint)
+    os.replace(written, stamp)
+
+
 def build_site(
     settings_file, output_dir, overrides=None, after_sync=None, lock_file=None, still_live=None
 ):
@@ -167,7 +175,7 @@ def build_site(
         )
         # Before Pelican reads them: an edit made during the build shows as a change.
         settings["SOURCES_FINGERPRINT"] = sources_fingerprint(settings_file, settings)
-        with _pelican_lock, pelican_log() as errors, captured_generators() as generators:
+        with pelican_lock, pelican_log() as errors, captured_generators() as generators:
             try:
                 Pelican(settings).run()
             except ContentProblems as exc:
@@ -184,10 +192,7 @@ def build_site(
                 raise SwitchedAway(output_dir)
             sync_tree(staging, output_dir)
             remove_abandoned_staging(output_dir)
-            stamp = sources_stamp_path(output_dir)
-            written = stamp.with_name(stamp.name + ".tmp")
-            written.write_text(settings["SOURCES_FINGERPRINT"])
-            os.replace(written, stamp)
+            write_sources_stamp(output_dir, settings["SOURCES_FINGERPRINT"])
             if after_sync:
                 after_sync(generators)
         return settings, list(generators)

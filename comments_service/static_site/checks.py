@@ -124,6 +124,35 @@ def find_problems(context, readers):
     return problems
 
 
+def problems_in_reread(context, readers, path, content):
+    """What ``find_problems`` would report about one source file read again
+    (the live preview), in a site that had no problem before: ``path``
+    relative to PATH, ``content`` what Pelican read (None: it could not use
+    the file). ``context["generated_content"]`` still holds the file's
+    previous content object, if any."""
+    files = SourceFiles(context)
+    if content is None:
+        return [files.unusable(path, readers)]
+    problems = []
+    if isinstance(content, Article):
+        same_slug = [
+            other
+            for where, other in context["generated_content"].items()
+            if where != path
+            and isinstance(other, Article)
+            and other.slug == content.slug
+            and getattr(other, "lang", None) == getattr(content, "lang", None)
+        ]
+        problems += duplicate_slugs(files, [*same_slug, content], "post")
+        declared = declared_categories(context)
+        if declared:
+            problems += filter(None, [unknown_category(files, content, declared)])
+    site_files = SiteFiles(context)
+    problems += broken_links(files, site_files, content, content._get_intrasite_link_regex())
+    problems += missing_images(files, site_files, content)
+    return problems
+
+
 class SourceFiles:
     """The author's files: their names as the author knows them, and line numbers."""
 
