@@ -18,6 +18,12 @@ the same run):
    accepted comments/s, p99 <= 50 ms, and every 202 is a row in the database.
 4. page weight: one post page of the sample site: HTML + CSS + JS bytes and
    requests. Goals: <= 30 KB (30,000 bytes), no third-party request.
+7. save-to-visible: `make serve` and Hugo 0.111's ``hugo server`` on the same
+   corpus; the post's page open in Debian's chromium; from saving the post
+   to the page's DOM holding the change, with no manual reload
+   (``bench/save_to_visible.py``). Goals: ours p50 <= 300 ms at N = 1,000,
+   and p50 at 10,000 within 1.5x of p50 at 1,000. Hugo side by side (info;
+   in a quick run, skipped if hugo is not installed).
 
 Prints progress to stderr and a table at the end; writes bench/RESULTS.md
 (a quick run writes bench/out/RESULTS-quick.md and a partial one, with --only
@@ -64,6 +70,8 @@ ROOT = BENCH_DIR.parent
 sys.path.insert(0, str(BENCH_DIR))
 
 import corpus  # noqa: E402  (bench/corpus.py, stdlib only)
+import hugo_site  # noqa: E402  (bench/hugo_site.py: the corpus as a Hugo site)
+import save_to_visible  # noqa: E402  (bench/save_to_visible.py: goal 7's servers and browser)
 
 QUICK = os.environ.get("BENCH_QUICK", "").strip().lower() not in ("", "0", "false", "no")
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -76,12 +84,15 @@ APPROVAL_SAMPLES = 5 if QUICK else 20
 INTAKE_SECONDS = 5 if QUICK else 20
 INTAKE_WARMUP_SECONDS = 1 if QUICK else 3
 INTAKE_CLIENTS = 16
+SAVE_SAMPLES = 3 if QUICK else 15
 
 # Goals.
 BUILD_RATIO_GOAL = 1.15
 INTAKE_RATE_GOAL = 1_000
 INTAKE_P99_GOAL_MS = 50
 PAGE_BYTES_GOAL = 30_000
+SAVE_TO_VISIBLE_GOAL_S = 0.300  # p50 at N = 1,000
+SAVE_TO_VISIBLE_GROWTH_GOAL = 1.5  # p50 at 10,000 / p50 at 1,000
 SAMPLE_POST_SLUG = "meet-mentors-through-informational-interviews"
 
 MARK = "BENCH_JSON "  # a child process's result line on stdout
@@ -613,23 +624,29 @@ end
 
 def ensure_wrk():
     """wrk from Debian: installed here if missing and we are root. Returns its path or None."""
-    found = shutil.which("wrk")
+    return ensure_debian_command("wrk", "wrk")
+
+
+def ensure_debian_command(command, package):
+    """``command`` from Debian's ``package``, installed with apt-get if it is
+    missing and we are root (like the Makefile's system-packages). Its path, or None."""
+    found = shutil.which(command)
     if found or os.geteuid() != 0 or not shutil.which("apt-get"):
         return found
-    progress("      wrk is missing: apt-get install -y wrk ...")
+    progress(f"      {command} is missing: apt-get install -y {package} ...")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for cmd in (["apt-get", "install", "-y", "-qq", "wrk"], ["apt-get", "update", "-qq"]):
+    for cmd in (["apt-get", "install", "-y", "-qq", package], ["apt-get", "update", "-qq"]):
         subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if shutil.which("wrk"):
+        if shutil.which(command):
             break
     else:
         subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "wrk"],
+            ["apt-get", "install", "-y", "-qq", package],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-    return shutil.which("wrk")
+    return shutil.which(command)
 
 
 def free_port():
@@ -1204,6 +1221,131 @@ def bench_page_weight(ws, report):
     )
 
 
+# --- Goal 7: save-to-visible -------------------------------------------------
+
+
+def bench_save_to_visible(ws, sizes, report):
+    sys.path.insert(0, str(ROOT / "tests"))
+    from comments_service import registry
+    from support import CHROMIUM_ARGS  # the browser tests' launch arguments
+
+    hugo = ensure_debian_command("hugo", "hugo")
+    if not hugo and not QUICK:
+        raise RuntimeError("hugo is needed (apt-get install hugo, as root)")
+    ensure_debian_command("chromium", "chromium")
+    results = {}
+    playwright, browser, page = save_to_visible.browser_session(CHROMIUM_ARGS)
+    try:
+        for n in sizes:
+            corpus_content, slugs, corpus_db, _ = ws.corpus(n)
+            work = ws.path / f"save-{n}"
+            # Copies: the saves must not change the corpus other goals read.
+            content = work / "content"
+            shutil.copytree(corpus_content, content)
+            db_path = work / "comments.db"
+            shutil.copy(corpus_db, db_path)
+            settings_file = write_settings_file(work / "benchconf.py", content, db_path)
+            chosen = slugs[:: max(1, len(slugs) // SAVE_SAMPLES)][:SAVE_SAMPLES]
+            entry = {"samples": SAVE_SAMPLES}
+
+            port = free_port()
+            progress(f"[7] save-to-visible: N={fmt_n(n)} starting make serve (it builds) ...")
+            ours = save_to_visible.start_ours(
+                PYTHON, ROOT, settings_file, work / "output", db_path, port, work / "serve.log"
+            )
+            try:
+                ours.wait_ready(f"http://127.0.0.1:{port}/", timeout=1800)
+                urls = {p["slug"]: p["url"] for p in registry.load(work / "output")["posts"]}
+                edits = [(urls[slug], content / "posts" / f"{slug}.md") for slug in chosen]
+                progress(f"[7] save-to-visible: N={fmt_n(n)} make serve, {len(edits)} saves ...")
+                measured = save_to_visible.measure(page, ours, f"http://127.0.0.1:{port}", edits)
+                log = ours.log()
+            finally:
+                ours.stop()
+            entry["ours"] = [seconds for seconds, _url in measured if seconds is not None]
+            entry["ours_missed"] = sum(seconds is None for seconds, _url in measured)
+            published = save_to_visible.server_times(log)[1:]  # after the start-up build
+            entry["ours_server"] = [seconds for seconds, rerendered in published if rerendered]
+            entry["ours_saves_published"] = len(published)
+
+            if hugo:
+                site = work / "hugo"
+                files = hugo_site.write_hugo_site(content, site)
+                edits = [(urls[slug], files[slug]) for slug in chosen]
+                port = free_port()
+                progress(f"[7] save-to-visible: N={fmt_n(n)} starting hugo server ...")
+                server = save_to_visible.start_hugo(hugo, site, port, work / "hugo.log")
+                try:
+                    server.wait_ready(f"http://127.0.0.1:{port}/", timeout=1800)
+                    progress(f"[7] save-to-visible: N={fmt_n(n)} hugo, {len(edits)} saves ...")
+                    measured = save_to_visible.measure(
+                        page, server, f"http://127.0.0.1:{port}", edits, websocket=True
+                    )
+                finally:
+                    server.stop()
+                entry["hugo"] = [seconds for seconds, _url in measured if seconds is not None]
+                entry["hugo_missed"] = sum(seconds is None for seconds, _url in measured)
+                version = re.search(r"v[\d.]+", command_output([hugo, "version"]))
+                entry["hugo_version"] = f"hugo {version[0] if version else '?'}"
+            results[n] = entry
+            if not os.environ.get("BENCH_KEEP"):
+                shutil.rmtree(work, ignore_errors=True)
+    finally:
+        browser.close()
+        playwright.stop()
+
+    for n, entry in results.items():
+        ours = entry["ours"]
+        p50 = percentile(ours, 50)
+        goal = n == 1_000
+        report.row(
+            "7 save-to-visible",
+            f"N={fmt_n(n)}: make serve, save to page showing it, p50 / p95 of {len(ours)}"
+            + missed(entry["ours_missed"]),
+            f"{fmt_s(p50)} / {fmt_s(percentile(ours, 95))}",
+            f"p50 <= {fmt_s(SAVE_TO_VISIBLE_GOAL_S)}" if goal else "(info)",
+            status(p50 <= SAVE_TO_VISIBLE_GOAL_S) if goal else "-",
+        )
+        if "hugo" in entry:
+            report.row(
+                "7 save-to-visible",
+                f"N={fmt_n(n)}: hugo server ({entry['hugo_version']}), p50 / p95 of "
+                f"{len(entry['hugo'])}" + missed(entry["hugo_missed"]),
+                f"{fmt_s(percentile(entry['hugo'], 50))} / {fmt_s(percentile(entry['hugo'], 95))}",
+                "(side by side)",
+                "-",
+            )
+        else:
+            report.row(
+                "7 save-to-visible", f"N={fmt_n(n)}: hugo server", "skipped", "(hugo absent)", "-"
+            )
+        report.row(
+            "7 save-to-visible",
+            f"N={fmt_n(n)}: make serve, saves re-rendered (not rebuilt); their own "
+            "time to publish every file, p50",
+            f"{len(entry['ours_server'])} of {entry['ours_saves_published']}; "
+            f"{fmt_s(percentile(entry['ours_server'], 50))}",
+            "(info)",
+            "-",
+        )
+    if len(results) > 1:
+        small, large = min(results), max(results)
+        growth = percentile(results[large]["ours"], 50) / percentile(results[small]["ours"], 50)
+        report.row(
+            "7 save-to-visible",
+            f"p50 at N={fmt_n(large)} / p50 at N={fmt_n(small)}",
+            f"{growth:.2f}",
+            f"<= {SAVE_TO_VISIBLE_GROWTH_GOAL}",
+            status(growth <= SAVE_TO_VISIBLE_GROWTH_GOAL),
+        )
+    report.data["save_to_visible"] = results
+
+
+def missed(count):
+    """What a row says of saves the open page never showed (within 30 s)."""
+    return f" ({count} more never shown without a manual reload)" if count else ""
+
+
 # --- report -------------------------------------------------------------------
 
 
@@ -1373,6 +1515,8 @@ def write_markdown(report, info, path, total_s, sizes):
         "'comments_service:create_app()'  # goal 3",
         f"wrk -t1 -c{INTAKE_CLIENTS} -d{INTAKE_SECONDS}s --timeout 5s -s post.lua "
         "http://127.0.0.1:PORT/comments/",
+        "BLOG_ENV=development .venv/bin/python -m comments_service.serve  # goal 7: make serve",
+        "hugo server --source <corpus as a Hugo site> --port PORT  # goal 7: Hugo's, side by side",
         "```",
         "",
         "## Machine",
@@ -1598,6 +1742,47 @@ def write_markdown(report, info, path, total_s, sizes):
             f"{fmt_n(pw['heaviest_post']['bytes'])} bytes, "
             f"{pw['heaviest_post']['requests']} requests.",
         ]
+    save = report.data.get("save_to_visible")
+    if save:
+        method = " ".join(save_to_visible.__doc__.split("\n\n")[1].split())
+        out += [
+            "",
+            "## Goal 7: save-to-visible (`make serve` and `hugo server`)",
+            "",
+            method,
+            "",
+            "The corpus is goal 1's (seed 1); each server works on its own copy. Ours: "
+            "`BLOG_ENV=development PORT=<free> FLASK_PELICAN_SETTINGS=<corpus settings> "
+            "FLASK_SITE_DIR=<folder> .venv/bin/python -m comments_service.serve`. Hugo: "
+            "`hugo server --source <site> --port <free> --bind 127.0.0.1 --baseURL "
+            "http://127.0.0.1:<port>/ --appendPort=false` over `bench/hugo_site.py`'s "
+            "conversion. The same posts are saved on both.",
+            "",
+            "| N | server | saves | p50 | p95 | each save (s) |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for n, entry in save.items():
+            servers = [("make serve", entry["ours"])]
+            if "hugo" in entry:
+                servers.append((f"hugo server ({entry['hugo_version']})", entry["hugo"]))
+            for name, samples in servers:
+                key = "hugo_missed" if name.startswith("hugo") else "ours_missed"
+                out.append(
+                    f"| {fmt_n(n)} | {name} | {len(samples)} | {fmt_s(percentile(samples, 50))} "
+                    f"| {fmt_s(percentile(samples, 95))} | "
+                    f"{', '.join(f'{x:.3f}' for x in samples)}{missed(entry[key])} |"
+                )
+        out += [
+            "",
+            "make serve's own time per save re-rendered (from the change seen to the last "
+            "file written, feeds and registry included; its log's `Published ... in N ms`): "
+            + "; ".join(
+                f"N={fmt_n(n)}: p50 {fmt_s(percentile(e['ours_server'], 50))}, "
+                f"{len(e['ours_server'])} of {e['ours_saves_published']} saves re-rendered"
+                for n, e in save.items()
+            )
+            + ".",
+        ]
     out.append("")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     notes = ROOT / "bench" / "OPTIMISATIONS.md"  # hand-written: what was changed and why
@@ -1608,7 +1793,7 @@ def write_markdown(report, info, path, total_s, sizes):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", default="1,2,3,4", help="goals to run, e.g. 1,3")
+    parser.add_argument("--only", default="1,2,3,4,7", help="goals to run, e.g. 1,3")
     parser.add_argument("--sizes", default=None, help="post counts, e.g. 1000,10000")
     parser.add_argument("--build-child", help=argparse.SUPPRESS)
     parser.add_argument("--approval-child", nargs=2, type=int, help=argparse.SUPPRESS)
@@ -1643,6 +1828,7 @@ def main(argv=None):
         (2, "2 approval-to-live", lambda: bench_approval(ws, sizes, report)),
         (3, "3 comment intake", lambda: bench_intake(ws, sizes, report)),
         (4, "4 page weight", lambda: bench_page_weight(ws, report)),
+        (7, "7 save-to-visible", lambda: bench_save_to_visible(ws, sizes, report)),
     ]
     try:
         for number, name, step in steps:
@@ -1672,7 +1858,7 @@ def main(argv=None):
     )
     # Only a complete full run replaces bench/RESULTS.md; a quick or partial run
     # (--only, --sizes) goes to bench/out/ unless BENCH_RESULTS says otherwise.
-    partial = goals != {1, 2, 3, 4} or sizes != SIZES
+    partial = goals != {1, 2, 3, 4, 7} or sizes != SIZES
     kind = "quick" if QUICK else "partial" if partial else None
     default = BENCH_DIR / (f"out/RESULTS-{kind}.md" if kind else "RESULTS.md")
     path = Path(os.environ.get("BENCH_RESULTS") or default)

@@ -15,6 +15,7 @@ import os
 import re
 import sys
 import threading
+import time
 from pathlib import Path
 
 from flask import request
@@ -45,6 +46,7 @@ def rebuild(app, changes=None):
         elif paths:
             tell(paths)
 
+    started = time.perf_counter()
     try:
         if changes is None:
             publish_site(app.config)
@@ -59,6 +61,9 @@ def rebuild(app, changes=None):
     if done is None or app.extensions.get(BUILD_FAILURE):
         app.extensions[BUILD_FAILURE] = None
         tell(None)  # a full build may have changed any page
+    took = f"{(time.perf_counter() - started) * 1000:.0f} ms"
+    what = "the whole site" if done is None else f"{len(done)} changed files (re-rendered)"
+    print(f"Published {what} in {took}.", file=sys.stderr)
     return True
 
 
