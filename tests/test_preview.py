@@ -5,8 +5,9 @@ none fewer. Edits it does not re-render fall back to a full build."""
 import pytest
 from watchfiles import Change
 
-from comments_service import publish
+from comments_service import db, publish
 from comments_service.static_site.build import BuildError, build_site
+from comments_service.static_site.warm import WarmPublisher
 from preview_site import (
     NEWEST,
     OLD,
@@ -269,3 +270,42 @@ def test_several_edits_in_a_row_stay_a_full_build(preview):
         edit_post(preview.project, number, title=title, tags="salary, habits")
         assert preview.save(post_path(preview.project, number)) is not None
     assert_same_site(snapshot(preview.live), preview.full_build())
+
+
+def approve_comment(db_path, slug, body):
+    database = db.connect(db_path)
+    try:
+        comment_id = db.add_pending_comment(
+            database, post_slug=slug, author_name="Reader", body=body
+        )
+        db.set_status(database, [comment_id], "approved", by="test", reason="approved")
+    finally:
+        database.close()
+
+
+def test_a_decision_after_an_edit_keeps_the_edit(preview):
+    """`make serve` also takes comments: a decision re-renders the edited post
+    from the same warm build, so it shows the edit and the comment."""
+    edit_post(preview.project, OLD, body="Edited before the comment.\n")
+    assert preview.save(post_path(preview.project, OLD)) is not None
+    approve_comment(preview.config["COMMENTS_DB"], f"post-{OLD}", "Approved after the edit")
+    publish.publish_site(preview.config, changed_posts={f"post-{OLD}"})
+    page = preview.page(POST_PAGE)
+    assert "Edited before the comment." in page and "Approved after the edit" in page
+    assert snapshot(preview.live)[0][POST_PAGE] == preview.full_build()[0][POST_PAGE]
+
+
+def test_another_process_does_not_undo_an_edit(preview):
+    """Another process's warm build (the console approving a comment) is out of
+    date after an edit: its decision rebuilds instead of putting the old post back."""
+    other = WarmPublisher.for_folder(
+        preview.project / "pelicanconf.py", preview.live, preview.config["COMMENTS_DB"]
+    )
+    other.full_build()
+    edit_post(preview.project, OLD, body="Edited while another process was warm.\n")
+    assert preview.save(post_path(preview.project, OLD)) is not None
+    approve_comment(preview.config["COMMENTS_DB"], f"post-{OLD}", "Approved elsewhere")
+    other.publish_posts({f"post-{OLD}"})
+    page = preview.page(POST_PAGE)
+    assert "Edited while another process was warm." in page and "Approved elsewhere" in page
+    other.cancel_pending()

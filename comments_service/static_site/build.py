@@ -137,6 +137,16 @@ def sources_fingerprint(settings_file, settings):
     return digest.hexdigest()
 
 
+def fingerprint_after_edit(fingerprint, path):
+    """The fingerprint of the sources after one file of them (``path``) changed:
+    the live preview re-renders one post, and hashing every file again would
+    cost more than the re-render."""
+    stat = Path(path).stat()
+    digest = hashlib.sha256(fingerprint.encode())
+    digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
 def read_sources_stamp(output_dir):
     """The fingerprint of the sources the live site was last built from (or None)."""
     try:

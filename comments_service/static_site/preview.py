@@ -16,8 +16,9 @@ What an edit of a published post re-renders, in two steps:
    moved (a new date reorders a listing; a new tag adds a listing, an
    abandoned one is deleted). These are written first and reported at once
    (``pages_written``): the page the author looks at reloads then;
-2. the pages listing every post (archives, sitemap, and any other direct
-   template), the feeds that carry the post, and the post registry.
+2. the feeds that carry the post and, if its header changed (a body edit
+   leaves them alone: they show what headers say), the pages listing every
+   post (archives, sitemap, any other direct template) and the registry.
 
 A draft is listed nowhere: an edited or new draft re-renders its page only.
 The build checks (``checks``) run on the post read again; a mistake fails
@@ -72,7 +73,6 @@ from comments_service.static_site.build import (
     pelican_lock,
     pelican_log,
     publishing_lock,
-    sources_fingerprint,
 )
 from comments_service.static_site.checks import ContentProblems, problems_in_reread
 from comments_service.static_site.pelican_plugin import registry_text, render_sidebar
@@ -348,18 +348,20 @@ class Edit:
         pages.update(self.post_page(new))
         written = self.write(pages, removed)
         pages_written(written)
-        later = []
+        later = {}
         if listed:
-            rest = {**self.direct_pages(), **self.feeds(new, in_place)}
-            rest[REGISTRY_FILE] = registry_text(self.generator)
-            later = self.write(rest, [])
+            later.update(self.feeds(new, in_place))
+            # Pages listing every post, and the registry, show what a post's
+            # header says (title, date, category...), never its body.
+            if old is None or old.metadata != new.metadata:
+                later.update(self.direct_pages())
+                later[REGISTRY_FILE] = registry_text(self.generator)
+        later = self.write(later, [])
         if self.errors:
             raise NeedsFullBuild("Pelican reported an error while rendering (see above)")
         if later:
             pages_written(later)
-        self.publisher.record_sources(
-            sources_fingerprint(self.publisher.settings_file, self.settings)
-        )
+        self.publisher.record_edit(new.source_path)
         return written + later
 
     # --- what may be previewed ------------------------------------------------

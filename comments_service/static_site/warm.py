@@ -45,6 +45,7 @@ from comments_service.static_site.build import (
     BuildError,
     SwitchedAway,
     build_site,
+    fingerprint_after_edit,
     publishing_lock,
     read_sources_stamp,
     write_sources_stamp,
@@ -253,12 +254,13 @@ class WarmPublisher:
             return None
         return articles
 
-    def record_sources(self, fingerprint):
-        """The live preview re-rendered an edit: the site is now built from these
-        sources (so that other processes' warm builds know theirs is out of date)."""
-        write_sources_stamp(self.output_dir, fingerprint)
+    def record_edit(self, source_path):
+        """The live preview re-rendered the post at ``source_path``: record that the
+        site is built from new sources (so that other processes' warm builds know
+        theirs is out of date, as after a full build)."""
         with self._state_lock:
-            self.sources = fingerprint
+            self.sources = fingerprint_after_edit(self.sources, source_path)
+            write_sources_stamp(self.output_dir, self.sources)
 
     def _publish_posts(self, slugs):
         articles = self.warm_site()
