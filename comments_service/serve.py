@@ -38,7 +38,10 @@ def rebuild(app, changes=None):
         if builds is not None:
             builds.built(paths)
 
+    told = []
+
     def written(paths):
+        told.append(time.perf_counter())
         # The first pages of an edit are written: it passed the checks.
         if app.extensions.get(BUILD_FAILURE):
             app.extensions[BUILD_FAILURE] = None
@@ -63,7 +66,8 @@ def rebuild(app, changes=None):
         tell(None)  # a full build may have changed any page
     took = f"{(time.perf_counter() - started) * 1000:.0f} ms"
     what = "the whole site" if done is None else f"{len(done)} changed files (re-rendered)"
-    print(f"Published {what} in {took}.", file=sys.stderr)
+    first = f" (the first pages after {(told[0] - started) * 1000:.0f} ms)" if told else ""
+    print(f"Published {what} in {took}{first}.", file=sys.stderr)
     return True
 
 
