@@ -75,7 +75,7 @@ LAYOUTS = {
     "index.html": """\
 {{ define "main" }}
 <h1 class="page-title">Latest posts</h1>
-{{ $paginator := .Paginate (where .Site.RegularPages "Section" "posts") }}
+{{ $paginator := .Paginate (partialCached "posts.html" .) }}
 {{ partial "post_list.html" $paginator.Pages }}
 {{ partial "pagination.html" $paginator }}
 {{ end }}
@@ -96,6 +96,10 @@ LAYOUTS = {
 {{ if .HasNext }}<a rel="next" href="{{ .Next.URL }}">Older posts</a>{{ end }}
 </nav>{{ end }}
 """,
+    # Every post, filtered once per build (each page of the home page asks).
+    "partials/posts.html": """\
+{{ return where site.RegularPages "Section" "posts" }}
+""",
     "partials/sidebar.html": """\
 <aside class="sidebar">
 <h2>Categories</h2>
@@ -103,7 +107,7 @@ LAYOUTS = {
   <li><a href="{{ .Page.RelPermalink }}">{{ .Page.Title }}</a> ({{ .Count }})</li>
 {{ end }}</ul>
 <h2>Archives</h2>
-<ul>{{ range (where .Site.RegularPages "Section" "posts").GroupByDate "January 2006" }}
+<ul>{{ range (partialCached "posts.html" .).GroupByDate "January 2006" }}
   <li>{{ .Key }}</li>
 {{ end }}</ul>
 </aside>
