@@ -1226,75 +1226,90 @@ def bench_page_weight(ws, report):
 
 def bench_save_to_visible(ws, sizes, report):
     sys.path.insert(0, str(ROOT / "tests"))
-    from comments_service import registry
     from support import CHROMIUM_ARGS  # the browser tests' launch arguments
 
     hugo = ensure_debian_command("hugo", "hugo")
     if not hugo and not QUICK:
         raise RuntimeError("hugo is needed (apt-get install hugo, as root)")
     ensure_debian_command("chromium", "chromium")
-    results = {}
+    results, failures = {}, []
     playwright, browser, page = save_to_visible.browser_session(CHROMIUM_ARGS)
     try:
         for n in sizes:
-            corpus_content, slugs, corpus_db, _ = ws.corpus(n)
-            work = ws.path / f"save-{n}"
-            # Copies: the saves must not change the corpus other goals read.
-            content = work / "content"
-            shutil.copytree(corpus_content, content)
-            db_path = work / "comments.db"
-            shutil.copy(corpus_db, db_path)
-            settings_file = write_settings_file(work / "benchconf.py", content, db_path)
-            chosen = slugs[:: max(1, len(slugs) // SAVE_SAMPLES)][:SAVE_SAMPLES]
-            entry = {"samples": SAVE_SAMPLES}
-
-            port = free_port()
-            progress(f"[7] save-to-visible: N={fmt_n(n)} starting make serve (it builds) ...")
-            ours = save_to_visible.start_ours(
-                PYTHON, ROOT, settings_file, work / "output", db_path, port, work / "serve.log"
-            )
             try:
-                ours.wait_ready(f"http://127.0.0.1:{port}/", timeout=1800)
-                urls = {p["slug"]: p["url"] for p in registry.load(work / "output")["posts"]}
-                edits = [(urls[slug], content / "posts" / f"{slug}.md") for slug in chosen]
-                progress(f"[7] save-to-visible: N={fmt_n(n)} make serve, {len(edits)} saves ...")
-                measured = save_to_visible.measure(page, ours, f"http://127.0.0.1:{port}", edits)
-                log = ours.log()
-            finally:
-                ours.stop()
-            entry["ours"] = [seconds for seconds, _url in measured if seconds is not None]
-            entry["ours_missed"] = sum(seconds is None for seconds, _url in measured)
-            published = save_to_visible.server_times(log)[1:]  # after the start-up build
-            entry["ours_server"] = [total for total, _first, again in published if again]
-            entry["ours_first_pages"] = [first for _total, first, again in published if again]
-            entry["ours_saves_published"] = len(published)
-
-            if hugo:
-                site = work / "hugo"
-                files = hugo_site.write_hugo_site(content, site)
-                edits = [(urls[slug], files[slug]) for slug in chosen]
-                port = free_port()
-                progress(f"[7] save-to-visible: N={fmt_n(n)} starting hugo server ...")
-                server = save_to_visible.start_hugo(hugo, site, port, work / "hugo.log")
-                try:
-                    server.wait_ready(f"http://127.0.0.1:{port}/", timeout=1800)
-                    progress(f"[7] save-to-visible: N={fmt_n(n)} hugo, {len(edits)} saves ...")
-                    measured = save_to_visible.measure(
-                        page, server, f"http://127.0.0.1:{port}", edits, websocket=True
-                    )
-                finally:
-                    server.stop()
-                entry["hugo"] = [seconds for seconds, _url in measured if seconds is not None]
-                entry["hugo_missed"] = sum(seconds is None for seconds, _url in measured)
-                version = re.search(r"v[\d.]+", command_output([hugo, "version"]))
-                entry["hugo_version"] = f"hugo {version[0] if version else '?'}"
-            results[n] = entry
-            if not os.environ.get("BENCH_KEEP"):
-                shutil.rmtree(work, ignore_errors=True)
+                results[n] = save_to_visible_at(ws, n, hugo, page)
+            except Exception:
+                # The other sizes are still measured and reported.
+                failures.append(f"N={fmt_n(n)}:\n{traceback.format_exc()}")
     finally:
         browser.close()
         playwright.stop()
+    report_save_to_visible(results, report)
+    if failures:
+        raise RuntimeError("\n".join(failures))
 
+
+def save_to_visible_at(ws, n, hugo, page):
+    """Goal 7 at one size: make serve, then hugo server, on copies of the corpus."""
+    from comments_service import registry
+
+    corpus_content, slugs, corpus_db, _ = ws.corpus(n)
+    work = ws.path / f"save-{n}"
+    # Copies: the saves must not change the corpus other goals read.
+    content = work / "content"
+    shutil.copytree(corpus_content, content)
+    db_path = work / "comments.db"
+    shutil.copy(corpus_db, db_path)
+    settings_file = write_settings_file(work / "benchconf.py", content, db_path)
+    chosen = slugs[:: max(1, len(slugs) // SAVE_SAMPLES)][:SAVE_SAMPLES]
+    entry = {"samples": SAVE_SAMPLES}
+
+    port = free_port()
+    progress(f"[7] save-to-visible: N={fmt_n(n)} starting make serve (it builds) ...")
+    ours = save_to_visible.start_ours(
+        PYTHON, ROOT, settings_file, work / "output", db_path, port, work / "serve.log"
+    )
+    try:
+        ours.wait_ready(f"http://127.0.0.1:{port}/", timeout=1800)
+        urls = {p["slug"]: p["url"] for p in registry.load(work / "output")["posts"]}
+        edits = [(urls[slug], content / "posts" / f"{slug}.md") for slug in chosen]
+        progress(f"[7] save-to-visible: N={fmt_n(n)} make serve, {len(edits)} saves ...")
+        measured = save_to_visible.measure(page, ours, f"http://127.0.0.1:{port}", edits)
+        log = ours.log()
+    finally:
+        ours.stop()
+    entry["ours"] = [seconds for seconds, _url in measured if seconds is not None]
+    entry["ours_missed"] = sum(seconds is None for seconds, _url in measured)
+    published = save_to_visible.server_times(log)[1:]  # after the start-up build
+    entry["ours_server"] = [total for total, _first, again in published if again]
+    entry["ours_first_pages"] = [first for _total, first, again in published if again]
+    entry["ours_saves_published"] = len(published)
+
+    if hugo:
+        site = work / "hugo"
+        files = hugo_site.write_hugo_site(content, site)
+        edits = [(urls[slug], files[slug]) for slug in chosen]
+        port = free_port()
+        progress(f"[7] save-to-visible: N={fmt_n(n)} starting hugo server ...")
+        server = save_to_visible.start_hugo(hugo, site, port, work / "hugo.log")
+        try:
+            server.wait_ready(f"http://127.0.0.1:{port}/", timeout=1800)
+            progress(f"[7] save-to-visible: N={fmt_n(n)} hugo, {len(edits)} saves ...")
+            measured = save_to_visible.measure(
+                page, server, f"http://127.0.0.1:{port}", edits, websocket=True
+            )
+        finally:
+            server.stop()
+        entry["hugo"] = [seconds for seconds, _url in measured if seconds is not None]
+        entry["hugo_missed"] = sum(seconds is None for seconds, _url in measured)
+        version = re.search(r"v[\d.]+", command_output([hugo, "version"]))
+        entry["hugo_version"] = f"hugo {version[0] if version else '?'}"
+    if not os.environ.get("BENCH_KEEP"):
+        shutil.rmtree(work, ignore_errors=True)
+    return entry
+
+
+def report_save_to_visible(results, report):
     for n, entry in results.items():
         ours = entry["ours"]
         p50 = percentile(ours, 50)

@@ -73,7 +73,9 @@ class Server:
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited:\n{self.log()[-3000:]}")
+                raise RuntimeError(
+                    f"{self.name} exited ({self.process.returncode}):\n{self.log()[-3000:]}"
+                )
             try:
                 with urllib.request.urlopen(url, timeout=5) as answer:
                     if answer.status == 200:

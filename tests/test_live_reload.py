@@ -12,9 +12,10 @@ import urllib.request
 
 import pytest
 from playwright.sync_api import expect
+from watchfiles import Change
 from werkzeug.serving import make_server
 
-from comments_service import create_app, live_reload, publish
+from comments_service import create_app, live_reload, publish, serve
 from comments_service.static_site.build import build_site
 from preview_site import OLD, edit_post, post_path, write_project
 from support import ROOT, TEST_PASSWORD_HASH
@@ -155,6 +156,24 @@ def test_the_stream_is_server_sent_events_over_http(built_project):
     finally:
         builds.close()
         server.shutdown()
+
+
+def test_after_a_failed_build_the_next_save_publishes_what_failed_too(built_project, monkeypatch):
+    """A post saved with a mistake, then another post saved: the second save
+    must not clear the banner while the first post is still broken."""
+    project, config = built_project
+    app = app_serving(config, development=True)
+    serve.show_build_failures(app)
+    builds = app.extensions[live_reload.KEY]
+    broken = edit_post(project, OLD, body="See [the plan]({filename}no-such-plan.md).\n")
+    other = edit_post(project, 4, title="Another post, edited")
+    saves = iter([{(Change.modified, str(broken))}, {(Change.modified, str(other))}])
+    monkeypatch.setattr(serve, "watch", lambda *paths, stop_event: saves)
+    serve.watch_and_rebuild(app, threading.Event())
+    assert "no-such-plan.md" in app.extensions[serve.BUILD_FAILURE]
+    assert builds.number == 2, "each failed save reloaded the open pages (banner)"
+    page = app.test_client().get(POST_URL).get_data(as_text=True)
+    assert 'role="alert"' in page and "Post number 3" in page
 
 
 # --- in a browser, against `make serve` ---------------------------------------

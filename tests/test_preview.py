@@ -253,6 +253,18 @@ def test_a_mistake_in_the_edit_fails_as_the_full_build_fails(preview, mistake):
     assert_same_site(snapshot(preview.live), preview.full_build("fixed"))
 
 
+def test_a_new_draft_with_a_posts_slug_fails_as_the_full_build_fails(preview):
+    header = {"Title": "Copy", "Date": "2024-04-02 08:00", "Category": "Growth"}
+    header.update({"Slug": "post-4", "Status": "draft"})
+    draft = write_post(preview.project / "content", "copy.md", header, "A copy.\n")
+    with pytest.raises(BuildError) as previewed:
+        preview.save(draft)
+    with pytest.raises(BuildError) as full:
+        preview.full_build()
+    assert str(previewed.value) == str(full.value)
+    assert "the slug 'post-4' is used by 2 posts" in str(previewed.value)
+
+
 def test_an_impossible_date_fails_as_the_full_build_fails(preview):
     edit_post(preview.project, OLD, date="2024-02-30 09:00")
     with pytest.raises(BuildError) as previewed:

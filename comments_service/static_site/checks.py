@@ -124,25 +124,18 @@ def find_problems(context, readers):
     return problems
 
 
-def problems_in_reread(context, readers, path, content):
+def problems_in_reread(context, readers, path, content, same_slug=()):
     """What ``find_problems`` would report about one source file read again
     (the live preview), in a site that had no problem before: ``path``
     relative to PATH, ``content`` what Pelican read (None: it could not use
-    the file). ``context["generated_content"]`` still holds the file's
-    previous content object, if any."""
+    the file), ``same_slug`` the site's other posts with its slug and language
+    (the caller keeps an index of them; ``duplicate_slugs`` is how a full
+    build finds them)."""
     files = SourceFiles(context)
     if content is None:
         return [files.unusable(path, readers)]
     problems = []
     if isinstance(content, Article):
-        same_slug = [
-            other
-            for where, other in context["generated_content"].items()
-            if where != path
-            and isinstance(other, Article)
-            and other.slug == content.slug
-            and getattr(other, "lang", None) == getattr(content, "lang", None)
-        ]
         problems += duplicate_slugs(files, [*same_slug, content], "post")
         declared = declared_categories(context)
         if declared:

@@ -408,7 +408,17 @@ class Edit:
 
     def check(self, new):
         """The build checks, on the post read again (what a full build would report)."""
-        problems = problems_in_reread(self.context, self.generator.readers, self.source, new)
+        generator = self.generator
+        others = [self.site.by_slug.get(new.slug), *generator.drafts, *generator.hidden_articles]
+        same_slug = [
+            other
+            for other in others
+            if other is not None
+            and other is not self.old
+            and other.slug == new.slug
+            and getattr(other, "lang", None) == getattr(new, "lang", None)
+        ]
+        problems = problems_in_reread(self.context, generator.readers, self.source, new, same_slug)
         if problems:
             report = ContentProblems(problems)
             raise BuildError(str(report), report.problems)
@@ -614,9 +624,10 @@ class Edit:
 
         feed("FEED_ATOM", generator.articles)
         feed("FEED_RSS", generator.articles, "rss")
-        everything = order_content(list(generator.articles), order_by=settings["ARTICLE_ORDER_BY"])
-        feed("FEED_ALL_ATOM", everything)
-        feed("FEED_ALL_RSS", everything, "rss")
+        if settings.get("FEED_ALL_ATOM") or settings.get("FEED_ALL_RSS"):
+            everything = order_content(list(generator.articles), settings["ARTICLE_ORDER_BY"])
+            feed("FEED_ALL_ATOM", everything)
+            feed("FEED_ALL_RSS", everything, "rss")
         groups = {}
         for content in (old, post):
             if content is not None and content.status == "published":
