@@ -10,7 +10,10 @@ stream, ``/__livereload``, carrying the page's path and the build it was
 served from; the stream answers ``reload`` as soon as a later build changed
 that page (or maybe every page: a full build, a failed one whose banner must
 show, the first good one after it), and the page reloads, unless a form on
-it holds text being typed. A page no build changed is not reloaded.
+it holds text being typed. A page no build changed is not reloaded. A tab
+in the background closes its stream (browsers open at most six connections
+to a site) and, shown again, opens it with the same build number: what was
+built meanwhile reloads it then.
 
 The `livereload` package (2.7.1) was considered: it serves the site from its
 own Tornado server over a WebSocket, runs its own file watcher and injects
@@ -37,19 +40,35 @@ RELOAD = "event: reload\ndata: \n\n"
 SCRIPT = """\
 // make serve only: reload this page when a rebuild changed it (comments_service/live_reload.py).
 (function () {
-  var events = new EventSource(document.currentScript.dataset.events);
-  events.addEventListener("reload", function () {
-    events.close();
-    var typing = Array.prototype.some.call(
+  var url = document.currentScript.dataset.events;
+  var events = null;
+  function typing() {
+    return Array.prototype.some.call(
       document.querySelectorAll("form textarea, form input"),
       function (field) { return field.value !== field.defaultValue; }
     );
-    if (typing) {
-      console.info("The site was rebuilt; reload when you are done typing.");
-    } else {
-      location.reload();
-    }
+  }
+  function disconnect() {
+    if (events) { events.close(); events = null; }
+  }
+  function connect() {
+    if (events || document.visibilityState === "hidden") return;
+    events = new EventSource(url);
+    events.addEventListener("reload", function () {
+      disconnect();
+      if (typing()) {
+        console.info("The site was rebuilt; reload when you are done typing.");
+      } else {
+        location.reload();
+      }
+    });
+  }
+  // A hidden tab lets its connection go (a browser opens six at most to a
+  // site); shown again, it asks for what was built meanwhile.
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "hidden") { disconnect(); } else { connect(); }
   });
+  connect();
 })();
 """
 

@@ -276,3 +276,60 @@ def test_a_failed_build_shows_its_banner_and_the_fix_takes_it_away(dev_server, p
     expect(page.locator(".body")).to_contain_text("Fixed, and the banner is gone.", timeout=30_000)
     expect(alert).to_have_count(0)
     assert post_path(project, OLD).is_file()
+
+
+def served(base, path):
+    with urllib.request.urlopen(base + path, timeout=30) as answer:
+        return answer.read().decode()
+
+
+def wait_until_served(base, path, text, attempts=300):
+    """Wait until the server has published ``text`` at ``path`` (a functional wait)."""
+    for _ in range(attempts):
+        if text in served(base, path):
+            return
+        threading.Event().wait(0.2)
+    raise AssertionError(f"{text!r} never published at {path}")
+
+
+def set_visibility(page, state):
+    """What the browser does when the author switches tabs."""
+    page.evaluate(
+        """state => {
+          Object.defineProperty(document, "visibilityState", {value: state, configurable: true});
+          document.dispatchEvent(new Event("visibilitychange"));
+        }""",
+        state,
+    )
+
+
+def test_a_hidden_tab_catches_up_when_shown_again(dev_server, page):
+    base, project, _log = dev_server
+    page.goto(base + POST_URL)
+    page.evaluate("window.servedBefore = true")
+    # The author switches to the editor's tab: this one is hidden, and lets
+    # its connection go.
+    set_visibility(page, "hidden")
+    edit_post(project, OLD, title="Saved while the tab was hidden")
+    threading.Event().wait(1)  # the first save may come before the watcher watches
+    edit_post(project, OLD, title="Saved while the tab was hidden")
+    wait_until_served(base, POST_URL, "Saved while the tab was hidden")
+    assert page.evaluate("window.servedBefore") is True, "a hidden tab does not reload"
+    set_visibility(page, "visible")
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        "Saved while the tab was hidden", timeout=30_000
+    )
+
+
+def test_a_page_with_a_comment_being_typed_is_not_reloaded(dev_server, page):
+    base, project, _log = dev_server
+    page.goto(base + POST_URL)
+    comment = page.get_by_label("Comment", exact=True)
+    comment.fill("Half a thought I do not want to lose")
+    edit_post(project, OLD, title="Edited while a comment is typed")
+    threading.Event().wait(1)  # the first save may come before the watcher watches
+    edit_post(project, OLD, title="Edited while a comment is typed")
+    wait_until_served(base, POST_URL, "Edited while a comment is typed")
+    page.wait_for_timeout(1000)  # what a reload would need, had one been asked for
+    expect(comment).to_have_value("Half a thought I do not want to lose")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Post number 3")
