@@ -37,6 +37,12 @@ the same run):
    and on that post. Goal: home page <= 60 KB. With ``LIGHTHOUSE`` set to a
    Lighthouse CLI (not in a quick run), also Lighthouse mobile on both pages.
    Goals: performance 100, LCP <= 1.5 s.
+9. save-to-visible: `make serve` and Hugo 0.111's ``hugo server`` on the same
+   corpus; the post's page open in Debian's chromium; from saving the post
+   to the page's DOM holding the change, with no manual reload
+   (``bench/save_to_visible.py``). Goals: ours p50 <= 300 ms at N = 1,000,
+   and p50 at 10,000 within 1.5x of p50 at 1,000. Hugo side by side (info;
+   in a quick run, skipped if hugo is not installed).
 
 Prints progress to stderr and a table at the end; writes bench/RESULTS.md
 (a quick run writes bench/out/RESULTS-quick.md and a partial one, with --only
@@ -89,7 +95,9 @@ ROOT = BENCH_DIR.parent
 sys.path.insert(0, str(BENCH_DIR))
 
 import corpus  # noqa: E402  (bench/corpus.py, stdlib only)
+import hugo_site  # noqa: E402  (bench/hugo_site.py: the corpus as a Hugo site)
 import pictures  # noqa: E402  (bench/pictures.py: photo-like images, srcset choice)
+import save_to_visible  # noqa: E402  (bench/save_to_visible.py: goal 9's servers and browser)
 
 QUICK = os.environ.get("BENCH_QUICK", "").strip().lower() not in ("", "0", "false", "no")
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -102,6 +110,7 @@ APPROVAL_SAMPLES = 5 if QUICK else 20
 INTAKE_SECONDS = 5 if QUICK else 20
 INTAKE_WARMUP_SECONDS = 1 if QUICK else 3
 INTAKE_CLIENTS = 16
+SAVE_SAMPLES = 3 if QUICK else 15
 
 # Goals.
 BUILD_RATIO_GOAL = 1.15
@@ -117,6 +126,8 @@ HOME_IMAGE_BYTES_GOAL = 60_000
 LIGHTHOUSE_PERFORMANCE_GOAL = 100
 LIGHTHOUSE_LCP_GOAL_S = 1.5
 LIGHTHOUSE_RUNS = 3  # a single run swings by several points on a shared machine
+SAVE_TO_VISIBLE_GOAL_S = 0.300  # p50 at N = 1,000
+SAVE_TO_VISIBLE_GROWTH_GOAL = 1.5  # p50 at 10,000 / p50 at 1,000
 SAMPLE_POST_SLUG = "meet-mentors-through-informational-interviews"
 
 MARK = "BENCH_JSON "  # a child process's result line on stdout
@@ -297,7 +308,7 @@ def bench_build_overhead(ws, sizes, report):
 
         def build(kind, mode, label, n=n, content=content, db_path=db_path, base=base):
             """One build in a fresh process, into ``base/<kind>-<mode>``."""
-            progress(f"[1/8] build overhead: N={fmt_n(n)} {label} ...")
+            progress(f"[1/9] build overhead: N={fmt_n(n)} {label} ...")
             folder = base / f"{kind}-{mode}"
             spec = {
                 "kind": kind,
@@ -423,7 +434,7 @@ def bench_approval_to_live(n_posts, samples=APPROVAL_SAMPLES, workdir=None):
     # What the gunicorn master of `make serve-prod` does at start
     # (gunicorn_conf.when_ready): one full build that leaves the publisher
     # warm; the workers fork from it.
-    progress(f"[2/8] approval-to-live: N={fmt_n(n_posts)} start-up build ...")
+    progress(f"[2/9] approval-to-live: N={fmt_n(n_posts)} start-up build ...")
     started = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):
         publish.publish_site(app.config)
@@ -453,7 +464,7 @@ def bench_approval_to_live(n_posts, samples=APPROVAL_SAMPLES, workdir=None):
     # (one full build). `make serve` does that at start; it is reported apart.
     for i in range(samples + 1):
         progress(
-            f"[2/8] approval-to-live: N={fmt_n(n_posts)} sample {i}/{samples} (0: the first) ..."
+            f"[2/9] approval-to-live: N={fmt_n(n_posts)} sample {i}/{samples} (0: the first) ..."
         )
         post = open_posts[(i * 7919) % len(open_posts)]
         marker = f"approvalsample{i}x{secrets.token_hex(6)}"
@@ -668,23 +679,29 @@ end
 
 def ensure_wrk():
     """wrk from Debian: installed here if missing and we are root. Returns its path or None."""
-    found = shutil.which("wrk")
+    return ensure_debian_command("wrk", "wrk")
+
+
+def ensure_debian_command(command, package):
+    """``command`` from Debian's ``package``, installed with apt-get if it is
+    missing and we are root (like the Makefile's system-packages). Its path, or None."""
+    found = shutil.which(command)
     if found or os.geteuid() != 0 or not shutil.which("apt-get"):
         return found
-    progress("      wrk is missing: apt-get install -y wrk ...")
+    progress(f"      {command} is missing: apt-get install -y {package} ...")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for cmd in (["apt-get", "install", "-y", "-qq", "wrk"], ["apt-get", "update", "-qq"]):
+    for cmd in (["apt-get", "install", "-y", "-qq", package], ["apt-get", "update", "-qq"]):
         subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if shutil.which("wrk"):
+        if shutil.which(command):
             break
     else:
         subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "wrk"],
+            ["apt-get", "install", "-y", "-qq", package],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-    return shutil.which("wrk")
+    return shutil.which(command)
 
 
 def free_port():
@@ -818,7 +835,7 @@ def run_wrk(wrk, base, script, seconds, label):
         time.sleep(1)
         elapsed = min(time.monotonic() - started, seconds)
         if proc.poll() is None:
-            progress(f"[3/8] comment intake: {label} {elapsed:.0f}/{seconds} s ...")
+            progress(f"[3/9] comment intake: {label} {elapsed:.0f}/{seconds} s ...")
     out, err = proc.communicate()
     if proc.returncode != 0:
         raise RuntimeError(f"wrk failed: {err or out}")
@@ -896,7 +913,7 @@ def run_python_load(base, slugs, seconds, label):
     while any(t.is_alive() for t in threads):
         time.sleep(1)
         progress(
-            f"[3/8] comment intake (Python fallback): {label} "
+            f"[3/9] comment intake (Python fallback): {label} "
             f"{min(time.perf_counter() - started, seconds):.0f}/{seconds} s ..."
         )
     for t in threads:
@@ -977,7 +994,7 @@ def bench_intake(ws, sizes, report):
         count_comments(db_path)
 
         # The gunicorn master builds the site before any worker answers.
-        progress(f"[3/8] comment intake: N={fmt_n(n)} starting gunicorn (it builds the site) ...")
+        progress(f"[3/9] comment intake: N={fmt_n(n)} starting gunicorn (it builds the site) ...")
         server_run = gunicorn_server(site_dir, db_path, work, settings_file)
         with server_run as (base, server, env, cmd, log_path):
             slugs = [p["slug"] for p in registry.load(site_dir)["posts"] if p["comments_open"]]
@@ -1215,7 +1232,7 @@ def bench_page_weight(ws, report, settings_file):
     from comments_service import registry
 
     shown = settings_file.relative_to(ROOT) if settings_file.is_relative_to(ROOT) else settings_file
-    progress(f"[4/8] page weight: building the sample site ({shown}) ...")
+    progress(f"[4/9] page weight: building the sample site ({shown}) ...")
     site_dir = ws.path / "sample-site" / "output"
     # The development settings as they are; only the comments database is a
     # fresh (absent) one, so var/comments.db is never touched.
@@ -1227,7 +1244,7 @@ def bench_page_weight(ws, report, settings_file):
     origin = read_settings(str(settings_file))["SITE_ORIGIN"]
     posts = registry.load(site_dir)["posts"]
     chosen = next((p for p in posts if p["slug"] == SAMPLE_POST_SLUG), posts[0])
-    progress(f"[4/8] page weight: measuring {chosen['url']} ...")
+    progress(f"[4/9] page weight: measuring {chosen['url']} ...")
     result = page_weight(site_dir, chosen["url"], origin)
     weights = [page_weight(site_dir, p["url"], origin) for p in posts]
     heaviest = max(weights, key=lambda r: r["bytes"])
@@ -1286,7 +1303,7 @@ def bench_render_worst_case(report):
     comments += [(f"nested {i + 1}", text) for i, text in enumerate(NESTED)]
     results = []
     for i, (label, text) in enumerate(comments, 1):
-        progress(f"[5/8] render worst case: {i}/{len(comments)} {label[:30]} ...")
+        progress(f"[5/9] render worst case: {i}/{len(comments)} {label[:30]} ...")
         times = []
         for _ in range(RENDER_REPS):
             started = time.perf_counter()
@@ -1564,7 +1581,7 @@ def bench_soak(ws, sizes, report):
     username, password = "soak-admin", secrets.token_urlsafe(16)
     run_id = secrets.token_hex(4)
     window = min(30.0, SOAK_SECONDS / 3)
-    progress(f"[6/8] soak: N={fmt_n(n)} starting gunicorn (it builds the site) ...")
+    progress(f"[6/9] soak: N={fmt_n(n)} starting gunicorn (it builds the site) ...")
     admin_env = {"ADMIN_USERNAME": username, "ADMIN_PASSWORD": password}
     with gunicorn_server(work / "output", db_path, work, settings_file, admin_env) as (
         base,
@@ -1594,7 +1611,7 @@ def bench_soak(ws, sizes, report):
             if elapsed - rss[-1][0] >= SOAK_RSS_EVERY_S:
                 rss.append((elapsed, worker_rss_kb(master)))
                 progress(
-                    f"[6/8] soak: {elapsed:.0f}/{SOAK_SECONDS} s, {len(records):,} comments, "
+                    f"[6/9] soak: {elapsed:.0f}/{SOAK_SECONDS} s, {len(records):,} comments, "
                     f"{len(admin.decisions)} decisions, workers {rss[-1][1] / 1024:.0f} MB ..."
                 )
         rss.append((time.perf_counter() - started_at, worker_rss_kb(master)))
@@ -1734,11 +1751,11 @@ def bench_queue_page(n_pending=QUEUE_PENDING, loads=QUEUE_LOADS, workdir=None):
 
     tmp = Path(workdir or tempfile.mkdtemp(prefix="queue-", dir="/tmp"))
     site_dir = tmp / "site"
-    progress("[7/8] queue page: building the sample site ...")
+    progress("[7/9] queue page: building the sample site ...")
     quiet_build(ROOT / "pelicanconf.py", site_dir, {"COMMENTS": {"DB": str(tmp / "none.db")}})
     slugs = [p["slug"] for p in registry.load(site_dir)["posts"]]
     db_path = tmp / "comments.db"
-    progress(f"[7/8] queue page: {fmt_n(n_pending)} pending comments ...")
+    progress(f"[7/9] queue page: {fmt_n(n_pending)} pending comments ...")
     rng = random.Random(5)
     conn = db.connect(db_path)
     started = time.perf_counter()
@@ -1792,7 +1809,7 @@ def bench_queue_page(n_pending=QUEUE_PENDING, loads=QUEUE_LOADS, workdir=None):
         raise RuntimeError(f"admin login failed: HTTP {answer.status_code}")
 
     def timed(url):
-        progress(f"[7/8] queue page: {loads} loads of {url[:70]} ...")
+        progress(f"[7/9] queue page: {loads} loads of {url[:70]} ...")
         client.get(url)  # the first load (templates compiled, registry read)
         rss_before = rss_mb()
         times, shown = [], 0
@@ -1986,7 +2003,7 @@ def lighthouse(command, url, workdir):
 
 
 def bench_images(ws, report, site_settings):
-    progress("[8/8] images: the sample site plus a post with a 2400x1000 JPEG cover ...")
+    progress("[8/9] images: the sample site plus a post with a 2400x1000 JPEG cover ...")
     root = ws.path / "images-site"
     content = root / "content"
     from pelican.settings import read_settings
@@ -2057,7 +2074,7 @@ def bench_images(ws, report, site_settings):
                 runs = []
                 for run in range(LIGHTHOUSE_RUNS):
                     progress(
-                        f"[8/8] images: Lighthouse mobile on {url}, {run + 1}/{LIGHTHOUSE_RUNS} ..."
+                        f"[8/9] images: Lighthouse mobile on {url}, {run + 1}/{LIGHTHOUSE_RUNS} ..."
                     )
                     runs.append(lighthouse(command, origin + url, root))
                 scores = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
@@ -2079,6 +2096,148 @@ def bench_images(ws, report, site_settings):
         finally:
             stop()
     report.data["images"] = result
+
+
+# --- Goal 9: save-to-visible -------------------------------------------------
+
+
+def bench_save_to_visible(ws, sizes, report):
+    sys.path.insert(0, str(ROOT / "tests"))
+    from support import CHROMIUM_ARGS  # the browser tests' launch arguments
+
+    hugo = ensure_debian_command("hugo", "hugo")
+    if not hugo and not QUICK:
+        raise RuntimeError("hugo is needed (apt-get install hugo, as root)")
+    ensure_debian_command("chromium", "chromium")
+    results, failures = {}, []
+    playwright, browser, page = save_to_visible.browser_session(CHROMIUM_ARGS)
+    try:
+        for n in sizes:
+            try:
+                results[n] = save_to_visible_at(ws, n, hugo, page)
+            except Exception:
+                # The other sizes are still measured and reported.
+                failures.append(f"N={fmt_n(n)}:\n{traceback.format_exc()}")
+    finally:
+        browser.close()
+        playwright.stop()
+    report_save_to_visible(results, report)
+    if failures:
+        raise RuntimeError("\n".join(failures))
+
+
+def save_to_visible_at(ws, n, hugo, page):
+    """Goal 7 at one size: make serve, then hugo server, on copies of the corpus."""
+    from comments_service import registry
+
+    corpus_content, slugs, corpus_db, _ = ws.corpus(n)
+    work = ws.path / f"save-{n}"
+    # Copies: the saves must not change the corpus other goals read.
+    content = work / "content"
+    shutil.copytree(corpus_content, content)
+    db_path = work / "comments.db"
+    shutil.copy(corpus_db, db_path)
+    settings_file = write_settings_file(work / "benchconf.py", content, db_path)
+    chosen = slugs[:: max(1, len(slugs) // SAVE_SAMPLES)][:SAVE_SAMPLES]
+    entry = {"samples": SAVE_SAMPLES}
+
+    port = free_port()
+    progress(f"[9/9] save-to-visible: N={fmt_n(n)} starting make serve (it builds) ...")
+    ours = save_to_visible.start_ours(
+        PYTHON, ROOT, settings_file, work / "output", db_path, port, work / "serve.log"
+    )
+    try:
+        ours.wait_ready(f"http://127.0.0.1:{port}/", timeout=1800)
+        urls = {p["slug"]: p["url"] for p in registry.load(work / "output")["posts"]}
+        edits = [(urls[slug], content / "posts" / f"{slug}.md") for slug in chosen]
+        progress(f"[9/9] save-to-visible: N={fmt_n(n)} make serve, {len(edits)} saves ...")
+        measured = save_to_visible.measure(page, ours, f"http://127.0.0.1:{port}", edits)
+        log = ours.log()
+    finally:
+        ours.stop()
+    entry["ours"] = [seconds for seconds, _url in measured if seconds is not None]
+    entry["ours_missed"] = sum(seconds is None for seconds, _url in measured)
+    published = save_to_visible.server_times(log)[1:]  # after the start-up build
+    entry["ours_server"] = [total for total, _first, again in published if again]
+    entry["ours_first_pages"] = [first for _total, first, again in published if again]
+    entry["ours_saves_published"] = len(published)
+
+    if hugo:
+        site = work / "hugo"
+        files = hugo_site.write_hugo_site(content, site)
+        edits = [(urls[slug], files[slug]) for slug in chosen]
+        port = free_port()
+        progress(f"[9/9] save-to-visible: N={fmt_n(n)} starting hugo server ...")
+        server = save_to_visible.start_hugo(hugo, site, port, work / "hugo.log")
+        try:
+            server.wait_ready(f"http://127.0.0.1:{port}/", timeout=1800)
+            progress(f"[9/9] save-to-visible: N={fmt_n(n)} hugo, {len(edits)} saves ...")
+            measured = save_to_visible.measure(
+                page, server, f"http://127.0.0.1:{port}", edits, websocket=True
+            )
+        finally:
+            server.stop()
+        entry["hugo"] = [seconds for seconds, _url in measured if seconds is not None]
+        entry["hugo_missed"] = sum(seconds is None for seconds, _url in measured)
+        version = re.search(r"v[\d.]+", command_output([hugo, "version"]))
+        entry["hugo_version"] = f"hugo {version[0] if version else '?'}"
+    if not os.environ.get("BENCH_KEEP"):
+        shutil.rmtree(work, ignore_errors=True)
+    return entry
+
+
+def report_save_to_visible(results, report):
+    for n, entry in results.items():
+        ours = entry["ours"]
+        p50 = percentile(ours, 50)
+        goal = n == 1_000
+        report.row(
+            "9 save-to-visible",
+            f"N={fmt_n(n)}: make serve, save to page showing it, p50 / p95 of {len(ours)}"
+            + missed(entry["ours_missed"]),
+            f"{fmt_s(p50)} / {fmt_s(percentile(ours, 95))}",
+            f"p50 <= {fmt_s(SAVE_TO_VISIBLE_GOAL_S)}" if goal else "(info)",
+            status(p50 <= SAVE_TO_VISIBLE_GOAL_S) if goal else "-",
+        )
+        if "hugo" in entry:
+            report.row(
+                "9 save-to-visible",
+                f"N={fmt_n(n)}: hugo server ({entry['hugo_version']}), p50 / p95 of "
+                f"{len(entry['hugo'])}" + missed(entry["hugo_missed"]),
+                f"{fmt_s(percentile(entry['hugo'], 50))} / {fmt_s(percentile(entry['hugo'], 95))}",
+                "(side by side)",
+                "-",
+            )
+        else:
+            report.row(
+                "9 save-to-visible", f"N={fmt_n(n)}: hugo server", "skipped", "(hugo absent)", "-"
+            )
+        report.row(
+            "9 save-to-visible",
+            f"N={fmt_n(n)}: make serve, saves re-rendered (not rebuilt); its own time "
+            "to the first pages / to every file, p50",
+            f"{len(entry['ours_server'])} of {entry['ours_saves_published']}; "
+            f"{fmt_s(percentile(entry['ours_first_pages'], 50))} / "
+            f"{fmt_s(percentile(entry['ours_server'], 50))}",
+            "(info)",
+            "-",
+        )
+    if len(results) > 1:
+        small, large = min(results), max(results)
+        growth = percentile(results[large]["ours"], 50) / percentile(results[small]["ours"], 50)
+        report.row(
+            "9 save-to-visible",
+            f"p50 at N={fmt_n(large)} / p50 at N={fmt_n(small)}",
+            f"{growth:.2f}",
+            f"<= {SAVE_TO_VISIBLE_GROWTH_GOAL}",
+            status(growth <= SAVE_TO_VISIBLE_GROWTH_GOAL),
+        )
+    report.data["save_to_visible"] = results
+
+
+def missed(count):
+    """What a row says of saves the open page never showed (within 30 s)."""
+    return f" ({count} more never shown without a manual reload)" if count else ""
 
 
 # --- report -------------------------------------------------------------------
@@ -2251,6 +2410,8 @@ def write_markdown(report, info, path, total_s, sizes):
         "'comments_service:create_app()'  # goal 3",
         f"wrk -t1 -c{INTAKE_CLIENTS} -d{INTAKE_SECONDS}s --timeout 5s -s post.lua "
         "http://127.0.0.1:PORT/comments/",
+        "BLOG_ENV=development .venv/bin/python -m comments_service.serve  # goal 7: make serve",
+        "hugo server --source <corpus as a Hugo site> --port PORT  # goal 7: Hugo's, side by side",
         "```",
         "",
         "## Machine",
@@ -2615,6 +2776,49 @@ def write_markdown(report, info, path, total_s, sizes):
             "of the built site on 127.0.0.1, with Debian's chromium "
             "(`--headless=new --no-sandbox --disable-gpu ...`).",
         ]
+    save = report.data.get("save_to_visible")
+    if save:
+        method = " ".join(save_to_visible.__doc__.split("\n\n")[1].split())
+        out += [
+            "",
+            "## Goal 9: save-to-visible (`make serve` and `hugo server`)",
+            "",
+            method,
+            "",
+            "The corpus is goal 1's (seed 1); each server works on its own copy. Ours: "
+            "`BLOG_ENV=development PORT=<free> FLASK_PELICAN_SETTINGS=<corpus settings> "
+            "FLASK_SITE_DIR=<folder> .venv/bin/python -m comments_service.serve`. Hugo: "
+            "`hugo server --source <site> --port <free> --bind 127.0.0.1 --baseURL "
+            "http://127.0.0.1:<port>/ --appendPort=false` over `bench/hugo_site.py`'s "
+            "conversion. The same posts are saved on both.",
+            "",
+            "| N | server | saves | p50 | p95 | each save (s) |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for n, entry in save.items():
+            servers = [("make serve", entry["ours"])]
+            if "hugo" in entry:
+                servers.append((f"hugo server ({entry['hugo_version']})", entry["hugo"]))
+            for name, samples in servers:
+                key = "hugo_missed" if name.startswith("hugo") else "ours_missed"
+                out.append(
+                    f"| {fmt_n(n)} | {name} | {len(samples)} | {fmt_s(percentile(samples, 50))} "
+                    f"| {fmt_s(percentile(samples, 95))} | "
+                    f"{', '.join(f'{x:.3f}' for x in samples)}{missed(entry[key])} |"
+                )
+        out += [
+            "",
+            "make serve's own time per save re-rendered, from the change seen to the "
+            "first pages written (the open pages told) and to the last file written "
+            "(its log's `Published ... in N ms (the first pages after M ms)`): "
+            + "; ".join(
+                f"N={fmt_n(n)}: p50 {fmt_s(percentile(e['ours_first_pages'], 50))} / "
+                f"{fmt_s(percentile(e['ours_server'], 50))}, "
+                f"{len(e['ours_server'])} of {e['ours_saves_published']} saves re-rendered"
+                for n, e in save.items()
+            )
+            + ".",
+        ]
     out.append("")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     notes = ROOT / "bench" / "OPTIMISATIONS.md"  # hand-written: what was changed and why
@@ -2625,7 +2829,7 @@ def write_markdown(report, info, path, total_s, sizes):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", default="1,2,3,4,5,6,7,8", help="goals to run, e.g. 1,3")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7,8,9", help="goals to run, e.g. 1,3")
     parser.add_argument("--sizes", default=None, help="post counts, e.g. 1000,10000")
     parser.add_argument(
         "--site",
@@ -2674,6 +2878,7 @@ def main(argv=None):
         (6, "6 soak", lambda: bench_soak(ws, sizes, report)),
         (7, "7 queue page", lambda: bench_queue(ws, report)),
         (8, "8 images", lambda: bench_images(ws, report, args.site.resolve())),
+        (9, "9 save-to-visible", lambda: bench_save_to_visible(ws, sizes, report)),
     ]
     try:
         for number, name, step in steps:
@@ -2703,7 +2908,7 @@ def main(argv=None):
     )
     # Only a complete full run replaces bench/RESULTS.md; a quick or partial run
     # (--only, --sizes) goes to bench/out/ unless BENCH_RESULTS says otherwise.
-    partial = goals != {1, 2, 3, 4, 5, 6, 7, 8} or sizes != SIZES
+    partial = goals != {1, 2, 3, 4, 5, 6, 7, 8, 9} or sizes != SIZES
     kind = "quick" if QUICK else "partial" if partial else None
     default = BENCH_DIR / (f"out/RESULTS-{kind}.md" if kind else "RESULTS.md")
     path = Path(os.environ.get("BENCH_RESULTS") or default)

@@ -1,4 +1,5 @@
-"""The one front door for publishing: the admin, the console, `make serve`,
+"""The one front door for publishing: the admin, the console, `make serve`
+(and its live preview of an edited post),
 `make html`, `make publish`, `make rollback` and gunicorn's start-up build
 all call it.
 
@@ -27,7 +28,7 @@ from pathlib import Path
 
 from comments_service import db
 from comments_service.config import MISSING_SITE_URL, ConfigError, load
-from comments_service.static_site import releases
+from comments_service.static_site import preview, releases
 from comments_service.static_site.build import BuildError, SwitchedAway
 from comments_service.static_site.warm import (
     WarmPublisher,
@@ -41,6 +42,7 @@ __all__ = [
     "ConfigError",
     "publish_site",
     "publish_decision",
+    "publish_changes",
     "publish_release",
     "rollback",
     "main",
@@ -92,6 +94,26 @@ def publish_decision(config, changed_posts):
         log.exception("Publishing a decision failed")
         return str(exc) if isinstance(exc, BuildError) else f"{type(exc).__name__}: {exc}"
     return None
+
+
+def publish_changes(config, changes, pages_written=None):
+    """Re-publish the development site after the author saved files (`make
+    serve`'s watcher; ``changes`` are watchfiles' (change, path) pairs).
+
+    A post edited re-renders the pages that show it (``static_site.preview``);
+    anything else is a full build. Returns the paths written or removed
+    (``pages_written(paths)`` also hears of them as soon as they are on disk),
+    or None after a full build. Raises ``BuildError`` like ``publish_site``."""
+    if config.get("SITE_ROOT"):
+        raise ConfigError("The live preview is for the development site (BLOG_ENV=development).")
+    publisher, _ = live_publisher(config)
+    try:
+        written = preview.publish_edit(publisher, changes, pages_written)
+    except preview.NeedsFullBuild as why:
+        print(f"Rebuilding the whole site: {why}.", file=sys.stderr)
+        written = publisher.full_build()
+    mirror_to_object_store(publisher.output_dir, written)
+    return written
 
 
 def mirror_to_object_store(site_dir, written):

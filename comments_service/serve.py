@@ -1,10 +1,13 @@
 """`make serve`: build the site, then serve site + service from one process.
 
-While it runs, saving a post, a page, a template or the settings rebuilds the
-site, so a browser refresh shows the change. A build that fails prints why
-and keeps serving the last good site, and until a build succeeds again every
-page of it carries a banner listing the problems (development only: this
-module is `make serve`, never production).
+While it runs, saving a post, a page, a template or the settings publishes
+the change, and the pages open in a browser that it changed reload by
+themselves (``live_reload``). A post edited re-renders only the pages that
+show it, in a fraction of a second (``static_site.preview``); anything else
+rebuilds the site. A build that fails prints why and keeps serving the last
+good site, and until a build succeeds again every page of it carries a
+banner listing the problems (development only: this module is `make serve`,
+never production).
 """
 
 import html
@@ -12,27 +15,60 @@ import os
 import re
 import sys
 import threading
+import time
 from pathlib import Path
 
 from flask import request
+from pelican.settings import read_settings
 from watchfiles import watch
 
-from comments_service import create_app
+from comments_service import create_app, live_reload
 from comments_service.cli import ensure_admin
 from comments_service.db import get_db
 from comments_service.outbox import start_sender
-from comments_service.publish import BuildError, publish_site
+from comments_service.publish import BuildError, publish_changes, publish_site
 from comments_service.static_site.warm import all_publishers
 
 
-def rebuild(app):
+def rebuild(app, changes=None):
+    """Publish the site: all of it, or what ``changes`` (watchfiles' pairs) need;
+    then tell the open pages (live reload). Return whether it succeeded."""
+    builds = app.extensions.get(live_reload.KEY)
+
+    def tell(paths):
+        if builds is not None:
+            builds.built(paths)
+
+    told = []
+
+    def written(paths):
+        told.append(time.perf_counter())
+        # The first pages of an edit are written: it passed the checks.
+        if app.extensions.get(BUILD_FAILURE):
+            app.extensions[BUILD_FAILURE] = None
+            tell(None)  # the banner goes from every page
+        elif paths:
+            tell(paths)
+
+    started = time.perf_counter()
     try:
-        publish_site(app.config)
+        if changes is None:
+            publish_site(app.config)
+            done = None
+        else:
+            done = publish_changes(app.config, changes, written)
     except BuildError as exc:
         print(f"\n*** Build failed; still serving the previous site.\n*** {exc}\n", file=sys.stderr)
         app.extensions[BUILD_FAILURE] = str(exc)
+        tell(None)  # the banner shows on every page
         return False
-    app.extensions[BUILD_FAILURE] = None
+    if done is None or app.extensions.get(BUILD_FAILURE):
+        app.extensions[BUILD_FAILURE] = None
+        tell(None)  # a full build may have changed any page
+    took = f"{(time.perf_counter() - started) * 1000:.0f} ms"
+    what = "the whole site" if done is None else f"{len(done)} changed files (re-rendered)"
+    first = f" (the first pages after {(told[0] - started) * 1000:.0f} ms)" if told else ""
+    print(f"Published {what} in {took}{first}.", file=sys.stderr)
     return True
 
 
@@ -53,7 +89,7 @@ def banner(message):
     return (
         '<section class="build-failed" role="alert" aria-labelledby="build-failed-title">'
         '<h2 id="build-failed-title">The last build failed: this is the last good site</h2>'
-        "<p>Fix what is listed here and save; refresh after the next build.</p>"
+        "<p>Fix what is listed here and save: this page reloads after the next build.</p>"
         f"<pre>{html.escape(message)}</pre></section>"
     )
 
@@ -90,11 +126,18 @@ def show_build_failures(app):
 
 
 def watch_and_rebuild(app, stop_event):
-    project = Path(app.config["PELICAN_SETTINGS"]).parent
-    watched = [project / "content", project / "theme", Path(app.config["PELICAN_SETTINGS"])]
-    for _changes in watch(*watched, stop_event=stop_event):
-        print("Change detected, rebuilding the site...", file=sys.stderr)
-        rebuild(app)
+    """Publish each change to the author's files until ``stop_event`` is set."""
+    settings_file = Path(app.config["PELICAN_SETTINGS"])
+    settings = read_settings(str(settings_file))
+    watched = [Path(settings["PATH"]), Path(settings["THEME"]), settings_file]
+    pending = set()  # changes not yet published by a successful build
+    for changes in watch(*watched, stop_event=stop_event):
+        print("Change detected, publishing...", file=sys.stderr)
+        # After a failed build, what it failed on is published again with the
+        # next change: a fix elsewhere must not clear the banner alone.
+        pending |= changes
+        if rebuild(app, pending):
+            pending.clear()
 
 
 def prepare_admin(app):
@@ -113,6 +156,7 @@ def prepare_admin(app):
 def main():
     app = create_app()
     show_build_failures(app)
+    builds = live_reload.init_app(app)
     port = int(os.environ.get("PORT", "8000"))
     prepare_admin(app)
     if not rebuild(app) and not Path(app.config["SITE_DIR"], "index.html").exists():
@@ -128,6 +172,7 @@ def main():
         # The email being sent is finished; the others wait for the next start.
         if sender:
             sender.stop()
+        builds.close()
         # Ctrl+C within the debounce of a Popular Posts build: run it now.
         for publisher in all_publishers():
             publisher.flush()

@@ -35,6 +35,7 @@ def test_the_quick_benchmark_runs_every_goal(tmp_path, fixture_project):
         "6 soak",
         "7 queue page",
         "8 images",
+        "9 save-to-visible",
     ):
         assert goal in table, goal
     assert "0 missing" in table, "every acknowledged comment is in the database"

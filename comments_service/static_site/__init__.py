@@ -1,8 +1,9 @@
 """Code that runs inside or around a Pelican build: the build itself
-(``build``), the warm re-render of a decision's pages (``warm``), production
-releases (``releases``), the Pelican plugins (``checks``, ``pelican_plugin``,
-``assets``, ``images``, which has its files made by ``imaging``) and the
-Markdown extension ``typography``.
+(``build``), the warm re-render of a decision's pages (``warm``), the live
+preview of an edited post (``preview``, and its plugin hook ``signals``),
+production releases (``releases``), the Pelican plugins (``checks``,
+``pelican_plugin``, ``assets``, ``images``, which has its files made by
+``imaging``) and the Markdown extension ``typography``.
 
 Nothing in this package imports Flask: it runs in `make html` and `make
 publish`, in the publisher's child processes and inside Pelican. What it
@@ -37,6 +38,16 @@ version pinned in pyproject.toml; read them again before upgrading):
 * ``warm``: ``render_one`` is ``Writer.write_file`` without the writing, and
   ``render_pages_showing`` repeats the arguments ``ArticlesGenerator`` passes
   for each listing.
+* ``preview``: ``Edit.read`` reads a post as ``ArticlesGenerator.generate_context``
+  does (``Readers.read_file`` with its signals, ``is_valid``,
+  ``process_translations``), and ``Edit.rederive`` repeats the end of that
+  method (``_process``: ordering by translation id then ``ARTICLE_ORDER_BY``;
+  categories, tags, dates, ``_build_period_archives``, ``_update_context``);
+  ``Listing`` and ``Edit.post_page`` repeat the arguments ``generate_pages``
+  passes; ``Edit.feeds`` repeats ``generate_feeds`` and keeps the text through
+  ``Writer._open_w``; ``Content`` objects compare by identity (``list.index``);
+  ``Content.get_static_links`` and ``_get_intrasite_link_regex`` find the
+  files a post links.
 * ``assets``: ``theme_static_files`` mirrors ``StaticGenerator.generate_output``'s
   copying of the theme's static folders.
 """

@@ -100,8 +100,9 @@ def pelican_log():
 
 
 # Pelican's signals are process-wide, so one Pelican build runs at a time in
-# this process (the file watcher and moderation decisions may both ask).
-_pelican_lock = threading.Lock()
+# this process (the file watcher and moderation decisions may both ask; the
+# live preview holds it while it reads a post).
+pelican_lock = threading.Lock()
 
 
 @contextmanager
@@ -136,12 +137,29 @@ def sources_fingerprint(settings_file, settings):
     return digest.hexdigest()
 
 
+def fingerprint_after_edit(fingerprint, path):
+    """The fingerprint of the sources after one file of them (``path``) changed:
+    the live preview re-renders one post, and hashing every file again would
+    cost more than the re-render."""
+    stat = Path(path).stat()
+    digest = hashlib.sha256(fingerprint.encode())
+    digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
 def read_sources_stamp(output_dir):
     """The fingerprint of the sources the live site was last built from (or None)."""
     try:
         return sources_stamp_path(output_dir).read_text()
     except FileNotFoundError:
         return None
+
+
+def write_sources_stamp(output_dir, fingerprint):
+    stamp = sources_stamp_path(output_dir)
+    written = stamp.with_name(stamp.name + ".tmp")
+    written.write_text(fingerprint)
+    os.replace(written, stamp)
 
 
 def build_site(
@@ -167,7 +185,7 @@ def build_site(
         )
         # Before Pelican reads them: an edit made during the build shows as a change.
         settings["SOURCES_FINGERPRINT"] = sources_fingerprint(settings_file, settings)
-        with _pelican_lock, pelican_log() as errors, captured_generators() as generators:
+        with pelican_lock, pelican_log() as errors, captured_generators() as generators:
             try:
                 Pelican(settings).run()
             except ContentProblems as exc:
@@ -184,10 +202,7 @@ def build_site(
                 raise SwitchedAway(output_dir)
             sync_tree(staging, output_dir)
             remove_abandoned_staging(output_dir)
-            stamp = sources_stamp_path(output_dir)
-            written = stamp.with_name(stamp.name + ".tmp")
-            written.write_text(settings["SOURCES_FINGERPRINT"])
-            os.replace(written, stamp)
+            write_sources_stamp(output_dir, settings["SOURCES_FINGERPRINT"])
             if after_sync:
                 after_sync(generators)
         return settings, list(generators)

@@ -124,6 +124,28 @@ def find_problems(context, readers):
     return problems
 
 
+def problems_in_reread(context, readers, path, content, same_slug=()):
+    """What ``find_problems`` would report about one source file read again
+    (the live preview), in a site that had no problem before: ``path``
+    relative to PATH, ``content`` what Pelican read (None: it could not use
+    the file), ``same_slug`` the site's other posts with its slug and language
+    (the caller keeps an index of them; ``duplicate_slugs`` is how a full
+    build finds them)."""
+    files = SourceFiles(context)
+    if content is None:
+        return [files.unusable(path, readers)]
+    problems = []
+    if isinstance(content, Article):
+        problems += duplicate_slugs(files, [*same_slug, content], "post")
+        declared = declared_categories(context)
+        if declared:
+            problems += filter(None, [unknown_category(files, content, declared)])
+    site_files = SiteFiles(context)
+    problems += broken_links(files, site_files, content, content._get_intrasite_link_regex())
+    problems += missing_images(files, site_files, content)
+    return problems
+
+
 class SourceFiles:
     """The author's files: their names as the author knows them, and line numbers."""
 

@@ -87,6 +87,7 @@ from comments_service.static_site.imaging import (
     read_source,
     write_derivatives,
 )
+from comments_service.static_site.signals import content_reread
 
 logger = logging.getLogger(__name__)
 
@@ -364,9 +365,24 @@ def add_pictures(generators):
     )
 
 
+def add_pictures_reread(generator, content, output_dir):
+    """``add_pictures`` for the one post the live preview read again (``signals``)."""
+    if not getattr(content, "save_as", ""):
+        return
+    planner = Planner(generator.settings)
+    planner.plan(content)
+    write_derivatives(
+        sorted(planner.derivatives.values(), key=lambda d: d.url),
+        str(output_dir),
+        site_cache(generator.settings),
+    )
+
+
 def register():
     # Every post and page has been read, and nothing rendered yet: each one's
     # pictures are planned once, from its Markdown's HTML as read (also when
     # it comes from Pelican's content cache), before a template or the
     # memoized ``content`` sees it; the warm publisher renders the same objects.
     signals.all_generators_finalized.connect(add_pictures)
+    # The same for one post read again by the live preview (`make serve`).
+    content_reread.connect(add_pictures_reread)

@@ -36,6 +36,7 @@ from comments_service.popularity import rank_popular
 from comments_service.registry import CLOSES_AT, REGISTRY_FILE
 from comments_service.render import comment_threads, count_shown
 from comments_service.static_site import comment_feeds
+from comments_service.static_site.signals import content_reread
 
 
 def comments_db_path(settings):
@@ -121,14 +122,8 @@ def attach_comments_and_rank(generators):
     counts = {}
     now = utc_now()  # one time for the whole build: every page agrees
     for article in generator.articles:
-        # Pelican recomputes a post's URL from ARTICLE_URL at every use (a
-        # dict copy, a relpath, two strftime); listings use it many times.
-        # Pinning it through Pelican's own override makes builds faster.
-        article.override_url = article.url
-        article.comments = comment_threads(comments.get(article.slug, []))
-        article.comment_count = counts[article.slug] = count_shown(article.comments)
-        set_comments_open(article, settings, now)
-        article.comments_feed = comment_feeds.post_feed_path(settings, article)
+        prepare_post(article, comments.get(article.slug, []), settings, now)
+        counts[article.slug] = article.comment_count
     generator.context["COMMENTS_FEED_ATOM"] = comment_feeds.site_feed_path(settings)
     generator.context["popular_posts"] = rank_popular(
         generator.articles,
@@ -139,6 +134,35 @@ def attach_comments_and_rank(generators):
     render_sidebar(generator)
     write_registry(generator)
     comment_feeds.write_all(generator, feed_rows)
+
+
+def prepare_post(article, approved, settings, now=None):
+    """Give one published post its comments (``approved``: its rows), count,
+    whether comments are open (as of ``now``) and its comment feed."""
+    # Pelican recomputes a post's URL from ARTICLE_URL at every use (a
+    # dict copy, a relpath, two strftime); listings use it many times.
+    # Pinning it through Pelican's own override makes builds faster.
+    article.override_url = article.url
+    article.comments = comment_threads(approved)
+    article.comment_count = count_shown(article.comments)
+    set_comments_open(article, settings, now)
+    article.comments_feed = comment_feeds.post_feed_path(settings, article)
+
+
+def prepare_reread_post(generator, content, **_signal_arguments):
+    """What ``attach_comments_and_rank`` does for each post, for one post the live
+    preview read again (drafts and hidden posts get nothing, as in a build)."""
+    if content.status != "published":
+        return
+    path = comments_db_path(generator.settings)
+    approved = []
+    if os.path.exists(path):
+        database = db.connect(path, migrate=False)
+        try:
+            approved = db.approved_comments_for_post(database, content.slug)
+        finally:
+            database.close()
+    prepare_post(content, approved, generator.settings)
 
 
 def render_sidebar(generator):
@@ -152,6 +176,14 @@ def render_sidebar(generator):
 def write_registry(generator):
     """Write the posts the comment service accepts comments for, and the site settings
     its own pages use to look like the rest of the site."""
+    path = os.path.join(generator.settings["OUTPUT_PATH"], REGISTRY_FILE)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(registry_text(generator))
+
+
+def registry_text(generator):
+    """The registry file's text (``write_registry``)."""
     settings = generator.settings
     registry = {
         "posts": [
@@ -187,10 +219,7 @@ def write_registry(generator):
             ],
         },
     }
-    path = os.path.join(settings["OUTPUT_PATH"], REGISTRY_FILE)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(registry, f, indent=1, ensure_ascii=False)
+    return json.dumps(registry, indent=1, ensure_ascii=False)
 
 
 _pelican_period_archives = ArticlesGenerator._build_period_archives
@@ -218,4 +247,6 @@ def register():
     # sidebar (Popular Posts) and every listing (comment counts) needs this
     # data, and the registry lists the pages for the service's navigation.
     signals.all_generators_finalized.connect(attach_comments_and_rank)
+    # The same for one post read again by the live preview (`make serve`).
+    content_reread.connect(prepare_reread_post)
     ArticlesGenerator._build_period_archives = period_archives_in_linear_time

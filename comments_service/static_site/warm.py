@@ -47,8 +47,10 @@ from comments_service.static_site.build import (
     BuildError,
     SwitchedAway,
     build_site,
+    fingerprint_after_edit,
     publishing_lock,
     read_sources_stamp,
+    write_sources_stamp,
 )
 from comments_service.static_site.pelican_plugin import render_sidebar, set_comments_open
 from comments_service.static_site.releases import PublishTarget, folder_target
@@ -129,6 +131,13 @@ class WarmPublisher:
         with self._state_lock:
             self.articles = built[0]
             self.sources = settings["SOURCES_FINGERPRINT"]
+
+    def forget_warm_build(self):
+        """Drop the build kept in memory: the next publish builds everything
+        (the live preview changed it, then could not finish)."""
+        with self._state_lock:
+            self.articles = None
+            self.sources = None
 
     def adopt(self, other):
         """Take the warm build of ``other``, a publisher of the same site under
@@ -238,11 +247,26 @@ class WarmPublisher:
         self._succeeded()
         return written
 
-    def _publish_posts(self, slugs):
+    def warm_site(self):
+        """The warm build (a ``SiteIndex``), or None when there is none or the
+        site was rebuilt since from changed posts, pages, theme or settings."""
         with self._state_lock:
-            articles = self.articles
-            stale = self.sources != read_sources_stamp(self.output_dir)
-        if articles is None or stale:
+            articles, sources = self.articles, self.sources
+        if articles is None or sources != read_sources_stamp(self.output_dir):
+            return None
+        return articles
+
+    def record_edit(self, source_path):
+        """The live preview re-rendered the post at ``source_path``: record that the
+        site is built from new sources (so that other processes' warm builds know
+        theirs is out of date, as after a full build)."""
+        with self._state_lock:
+            self.sources = fingerprint_after_edit(self.sources, source_path)
+            write_sources_stamp(self.output_dir, self.sources)
+
+    def _publish_posts(self, slugs):
+        articles = self.warm_site()
+        if articles is None:
             # First decision in this process, or the site was rebuilt since
             # from changed posts, pages, theme or settings (`make html`, a
             # restart's build, another worker): warm up with a full build, so
@@ -313,6 +337,12 @@ class SiteIndex:
 
     def __init__(self, generator, seen_decision):
         self.generator = generator
+        self.seen_decision = seen_decision
+        self.refresh()
+
+    def refresh(self):
+        """Index the generator's posts again (the live preview changed them)."""
+        generator = self.generator
         self.by_slug = {article.slug: article for article in generator.articles}
         self.month_of = {
             id(article): period
@@ -336,8 +366,20 @@ class SiteIndex:
         # Shown comments per post, as of decision ``seen_decision`` (the
         # build read them), and every post ranked by its comments alone.
         self.shown = {a.slug: getattr(a, "comment_count", 0) for a in generator.articles}
-        self.seen_decision = seen_decision
         self._by_comments = sorted(self._comment_key(slug) for slug in self.shown)
+
+    def replace(self, old, new):
+        """Put ``new`` where ``old`` is: the live preview read a post again, and
+        nothing that orders or groups it changed."""
+        self.by_slug[new.slug] = new
+        if id(old) in self.month_of:
+            self.month_of[id(new)] = self.month_of.pop(id(old))
+        keys = [("category", new.category.slug)] if hasattr(new, "category") else []
+        keys += [("tag", tag.slug) for tag in getattr(new, "tags", [])]
+        for key in keys:
+            posts = self._date_ordered.get(key, [])
+            if old in posts:
+                posts[posts.index(old)] = new
 
     def in_date_order(self, key, posts):
         return self._date_ordered[key]
@@ -496,47 +538,63 @@ def render_one(
         return {}
     settings = site.generator.settings
     kwargs.pop("override_output", None)
-    relative_urls = settings["RELATIVE_URLS"]
-    paginated = {key: val for key, val in kwargs.items() if key in {"articles", "dates"}}
-
-    def local(save_as, extra):
-        values = local_context.copy()
-        values["localsiteurl"] = values.get("localsiteurl", None)
-        if relative_urls:
-            raise NotImplementedError("the warm publisher assumes RELATIVE_URLS = False")
-        values["output_file"] = save_as
-        values.update(extra)
-        return values
-
-    if not (paginated and template_name in settings["PAGINATED_TEMPLATES"]):
-        for posts in paginated.values():
-            refresh_counts(posts)
-        return {name: template.render(local(name, kwargs))}
-    per_page = settings["PAGINATED_TEMPLATES"][template_name] or settings["DEFAULT_PAGINATION"]
-    paginators = {
-        key: Paginator(name, url, values, settings, per_page) for key, values in paginated.items()
-    }
+    paginators = listing_paginators(settings, name, url, template_name, kwargs)
+    if not paginators:
+        for key in ("articles", "dates"):
+            if key in kwargs:
+                refresh_counts(kwargs[key])
+        return {name: render_page(settings, template, local_context, name, kwargs)}
     first = next(iter(paginators.values()))
     for number in page_numbers_to_try(first, post):
         if number > first.num_pages or post not in first.page(number).object_list:
             continue
-        extra = dict(kwargs)
-        for key, paginator in paginators.items():
-            extra.update(
-                {
-                    f"{key}_paginator": paginator,
-                    f"{key}_page": paginator.page(number),
-                    f"{key}_previous_page": paginator.page(number - 1) if number > 1 else None,
-                    f"{key}_next_page": (
-                        paginator.page(number + 1) if number < paginator.num_pages else None
-                    ),
-                }
-            )
+        save_as, extra = listing_page_arguments(paginators, number, kwargs)
         for key in paginators:
             refresh_counts(extra[f"{key}_page"].object_list)
-        save_as = first.page(number).save_as
-        return {save_as: template.render(local(save_as, extra))}
+        return {save_as: render_page(settings, template, local_context, save_as, extra)}
     return {}
+
+
+def listing_paginators(settings, name, url, template_name, kwargs):
+    """The paginators ``Writer.write_file`` makes for these template arguments
+    ({"articles": ..., "dates": ...}), or {} for a page that is not paginated."""
+    paginated = {key: val for key, val in kwargs.items() if key in {"articles", "dates"}}
+    if not (paginated and template_name in settings["PAGINATED_TEMPLATES"]):
+        return {}
+    per_page = settings["PAGINATED_TEMPLATES"][template_name] or settings["DEFAULT_PAGINATION"]
+    return {
+        key: Paginator(name, url, values, settings, per_page) for key, values in paginated.items()
+    }
+
+
+def listing_page_arguments(paginators, number, kwargs):
+    """The save_as and template arguments of page ``number`` of a listing, as
+    ``Writer.write_file`` gives them."""
+    extra = dict(kwargs)
+    for key, paginator in paginators.items():
+        extra.update(
+            {
+                f"{key}_paginator": paginator,
+                f"{key}_page": paginator.page(number),
+                f"{key}_previous_page": paginator.page(number - 1) if number > 1 else None,
+                f"{key}_next_page": (
+                    paginator.page(number + 1) if number < paginator.num_pages else None
+                ),
+            }
+        )
+    first = next(iter(paginators.values()))
+    return first.page(number).save_as, extra
+
+
+def render_page(settings, template, local_context, save_as, kwargs):
+    """One page as ``Writer.write_file`` renders it (its local context, no writing)."""
+    if settings["RELATIVE_URLS"]:
+        raise NotImplementedError("the warm publisher assumes RELATIVE_URLS = False")
+    values = local_context.copy()
+    values["localsiteurl"] = values.get("localsiteurl", None)
+    values["output_file"] = save_as
+    values.update(kwargs)
+    return template.render(values)
 
 
 def write_atomically(output_dir, pages):
