@@ -764,9 +764,7 @@ def _with_html(row):
 # batch is rendered first, then stored in one short transaction.
 RERENDER_BATCH = 200
 # Only if the text is still the one rendered: an edit meanwhile stored its own.
-_STORE_HTML = (
-    "update comments set body_html = ?, body_html_renderer = ? where id = ? and body = ?"
-)
+_STORE_HTML = "update comments set body_html = ?, body_html_renderer = ? where id = ? and body = ?"
 
 
 def _stale_html(db, after_id, limit, statuses=STATUSES):
@@ -960,8 +958,7 @@ def approved_comments(db):
     """Every approved comment of the site, oldest first: one query for a whole build."""
     return _rows(
         db,
-        f"select {_SHOWN_COLUMNS} from comments where status = 'approved' "
-        "order by created_at, id",
+        f"select {_SHOWN_COLUMNS} from comments where status = 'approved' order by created_at, id",
     )
 
 

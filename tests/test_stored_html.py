@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from adversarial_comments import ADVERSARIAL, NESTED, fill
 from comments_service import action_links, db, render
 from comments_service.forms import BODY_MAX
 from comments_service.static_site import comment_feeds
 from comments_service.static_site.build import build_site
-from adversarial_comments import ADVERSARIAL, NESTED, fill
 from support import MENTOR_SLUG, csrf_token, submit_comment
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -83,7 +83,10 @@ def test_the_authors_reply_is_stored_with_its_html(admin, client, database):
     client.post(path, data={"csrf_token": csrf_token(client, path), "body": "Thanks, *Ada*."})
     reply = db.get_comment(database, parent + 1)
     assert reply["is_author"] == 1
-    assert stored(database, reply["id"]) == ("<p>Thanks, <em>Ada</em>.</p>", render.RENDERER_VERSION)
+    assert stored(database, reply["id"]) == (
+        "<p>Thanks, <em>Ada</em>.</p>",
+        render.RENDERER_VERSION,
+    )
 
 
 def test_imports_render_the_text_whatever_html_the_rows_carry(database):
@@ -263,7 +266,10 @@ def test_rerender_stores_the_new_renderers_html_in_batches(runner, database, mon
         result.output
     )
     for n, comment_id in enumerate(ids):
-        assert stored(database, comment_id) == (f"<p>Comment <em>{n}</em></p>", "a-changed-renderer")
+        assert stored(database, comment_id) == (
+            f"<p>Comment <em>{n}</em></p>",
+            "a-changed-renderer",
+        )
     again = runner.invoke(args=["comments", "rerender"])
     assert "0 comment(s) rendered again; 0 still stale" in again.output
 
@@ -289,9 +295,7 @@ def test_rerender_keeps_an_edit_made_while_it_rendered(app, database, monkeypatc
     assert stored(database, comment_id) == ("<p>The <em>edited</em> text</p>", "a-changed-renderer")
 
 
-def test_the_renderer_version_follows_the_renderers_source_and_dependencies(
-    tmp_path, monkeypatch
-):
+def test_the_renderer_version_follows_the_renderers_source_and_dependencies(tmp_path, monkeypatch):
     assert render._renderer_version() == render.RENDERER_VERSION
     changed = tmp_path / "render.py"
     changed.write_text(Path(render.__file__).read_text() + "\n# a fix\n")
