@@ -369,3 +369,15 @@ def test_the_migration_renders_the_comments_of_a_database_of_the_first_schema(
     assert db.rerender_stale(database) == 1
     assert stored(database, spam["id"]) == ("<p>Buy <em>now</em></p>", render.RENDERER_VERSION)
     database.close()
+
+
+def test_the_daily_maintenance_renders_what_is_stale(runner):
+    unit = Path(__file__).parent.parent / "deploy/systemd/career-notes-maintenance.service"
+    commands = [
+        line.partition("--app comments_service ")[2].split()
+        for line in unit.read_text().splitlines()
+        if line.startswith("ExecStart=")
+    ]
+    assert ["comments", "rerender"] in commands
+    for command in commands:  # each one a command the service has
+        assert runner.invoke(args=[*command, "--help"]).exit_code == 0, command
