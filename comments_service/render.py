@@ -14,11 +14,12 @@ Rendering is bounded (issue 10): stock Python-Markdown is quadratic on some
 inputs (a comment of 5,000 ``[`` took 3 s, ``[a][`` repeated 0.7 s, a
 backtick scan 0.9 s, 1,250 setext headings 0.13 s, 1,666 ``1. `` on one line
 overflowed the stack), and every comment is rendered when it is stored and
-again whenever the renderer changes. Four bounds keep any comment the form accepts
-(5,000 characters) within a few tens of milliseconds without changing what
-ordinary comments render to: ``_BoundedScans`` (links and code spans),
-``_TailSearch`` (block searches), ``_SetextHeader`` and ``bound_nesting``.
-tests/test_render_bounds.py holds the cost to a count of steps per character.
+again whenever the renderer changes. Four bounds keep any comment the form
+accepts (5,000 characters) within a few tens of milliseconds without
+changing what ordinary comments render to: ``_BoundedScans`` (links and code
+spans), ``_TailSearch`` (block searches), ``_SetextHeader`` and
+``bound_nesting``. tests/test_render_bounds.py holds the cost to a count of
+steps per character.
 
 Rendered once, shown many times. A comment is rendered when it is stored
 (intake, an edit, an import: ``db.py`` calls ``stored_html`` before it takes
