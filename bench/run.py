@@ -29,7 +29,8 @@ the same run):
    queue page latency. BENCH_QUICK: 10 s at 20 a second, the queue every 5 s.
 7. queue page at 30,000 pending: the admin's ``/admin/`` (Flask test client,
    logged in) with 30,000 pending comments, loaded 20 times
-   (``bench_queue_page``); p50/p95, a page deep in the queue, a search, and
+   (``bench_queue_page``); p50/p95, a page deep in the queue, a search, a
+   page of 50 of the costliest comments to render (goal 5's table), and
    the process's RSS before and after the loads. Goals: p95 <= 100 ms, at
    most 50 comments a page, RSS flat (grows <= 5 MB).
 8. images: the sample site plus a post whose cover is a 2400x1000 JPEG photo
@@ -119,6 +120,9 @@ INTAKE_P99_GOAL_MS = 50
 PAGE_BYTES_GOAL = 30_000
 QUEUE_PENDING = 1_000 if QUICK else 30_000
 QUEUE_LOADS = 5 if QUICK else 20
+# Of the pending comments, the costliest to render (tests/adversarial_comments.py):
+# a page of them costs what any page does (render.py stores their HTML).
+QUEUE_HOSTILE = 50
 QUEUE_P95_GOAL_S = 0.100
 QUEUE_PAGE_MAX = 50
 QUEUE_RSS_GROWTH_GOAL_MB = 5
@@ -1742,9 +1746,11 @@ def bench_queue_page(n_pending=QUEUE_PENDING, loads=QUEUE_LOADS, workdir=None):
     ``synchronous=OFF`` so that 30,000 inserts take seconds, not minutes of
     fsyncs), spread over the sample site's posts. Reports p50/p95 of the
     queue's first page, of a page in the middle of the queue (keyset: it
-    should cost what the first does) and of a search, the number of
-    comments a page shows, and this process's RSS after a first load and
-    after all of them. Run it in a process of its own (run.py does).
+    should cost what the first does), of a search, and of a page of the 50
+    costliest comments to render (the adversarial table of goal 5, written
+    first: the first page oldest first), the number of comments a page
+    shows, and this process's RSS after a first load and after all of them.
+    Run it in a process of its own (run.py does).
     """
     from comments_service import cli, create_app, db, registry
     from comments_service.forms import position_text
@@ -1761,8 +1767,12 @@ def bench_queue_page(n_pending=QUEUE_PENDING, loads=QUEUE_LOADS, workdir=None):
     started = time.perf_counter()
     try:
         conn.execute("PRAGMA synchronous=OFF")
+        for n, text in enumerate(hostile_comments(QUEUE_HOSTILE)):
+            db.add_pending_comment(
+                conn, post_slug=slugs[n % len(slugs)], author_name=f"Bot {n}", body=text
+            )
         ids = []
-        for i in range(n_pending):
+        for i in range(n_pending - QUEUE_HOSTILE):
             first, last = rng.choice(corpus.FIRST_NAMES), rng.choice(corpus.LAST_NAMES)
             body = "\n\n".join(
                 corpus._sentence(rng, rng.randint(8, 25)) for _ in range(rng.randint(1, 3))
@@ -1837,6 +1847,7 @@ def bench_queue_page(n_pending=QUEUE_PENDING, loads=QUEUE_LOADS, workdir=None):
             "/admin/?" + urllib.parse.urlencode({"after": position_text(middle_position)})
         ),
         "a search, two common words": timed("/admin/?q=mentor+network"),
+        f"{QUEUE_HOSTILE} adversarial comments": timed("/admin/?order=oldest"),
     }
     if workdir is None:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -1847,6 +1858,15 @@ def bench_queue_page(n_pending=QUEUE_PENDING, loads=QUEUE_LOADS, workdir=None):
         "pages": pages,
         "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
+
+
+def hostile_comments(n):
+    """``n`` of the costliest comments to render (goal 5's table), in turn."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from adversarial_comments import ADVERSARIAL, NESTED, fill
+
+    table = [fill(unit) for unit in ADVERSARIAL] + NESTED
+    return [table[i % len(table)] for i in range(n)]
 
 
 def queue_child(n_pending, loads, workdir=None):
@@ -1870,7 +1890,8 @@ def bench_queue(ws, report):
         f"p95 <= {fmt_s(QUEUE_P95_GOAL_S)}",
         status(first["p95"] <= QUEUE_P95_GOAL_S),
     )
-    for name in ("a page in the middle of the queue", "a search, two common words"):
+    hostile = f"{QUEUE_HOSTILE} adversarial comments"
+    for name in ("a page in the middle of the queue", "a search, two common words", hostile):
         page = result["pages"][name]
         report.row(
             "7 queue page",
@@ -2723,7 +2744,9 @@ def write_markdown(report, info, path, total_s, sizes):
             "",
             f"{fmt_n(queue['pending'])} pending comments written with "
             f"`db.add_pending_comment` ({queue['seed_s']:.0f} s; the seeding connection "
-            f"with `synchronous=OFF`), over the sample site's posts; a logged-in admin "
+            f"with `synchronous=OFF`), over the sample site's posts, the first "
+            f"{QUEUE_HOSTILE} of them the costliest to render (goal 5's table: the "
+            "oldest-first page shows them); a logged-in admin "
             f"loads each page {queue['loads']} times through the Flask test client, after "
             f"one first load (`bench_queue_page`, a process of its own; peak RSS "
             f"{queue['maxrss_mb']:.0f} MB).",

@@ -10,6 +10,8 @@
                                load our own export back (same ids are replaced),
                                or a WordPress (WXR) or Disqus export (new ids)
     comments close-old-posts   re-publish posts whose comments closed (daily)
+    comments rerender          store the HTML of the comments another renderer made
+                               (after an upgrade; the daily maintenance job runs it)
 
 Decisions and imports re-publish the site, as the web queue does.
 """
@@ -24,7 +26,7 @@ from flask import current_app
 from flask.cli import AppGroup
 from werkzeug.security import generate_password_hash
 
-from comments_service import db, foreign_exports, imports, publish, registry
+from comments_service import db, foreign_exports, imports, publish, registry, render
 from comments_service.forms import MAX_ID
 from comments_service.moderation import ACTIONS, ALLOWED, STATUSES
 
@@ -279,6 +281,33 @@ def import_foreign(file, dry_run):
         republish(report.changed_posts)
         flush_pending_build()
     click.echo(report.summary(dry_run))
+
+
+@comments_cli.command("rerender")
+@click.option(
+    "--batch",
+    type=click.IntRange(1, 10_000),
+    default=db.RERENDER_BATCH,
+    show_default=True,
+    help="Comments stored per write transaction.",
+)
+def comments_rerender(batch):
+    """Store the HTML of every comment whose stored copy another version of
+    render.py (or of Markdown, nh3, Python) made.
+
+    Pages are right without it (they render a stale comment again each time
+    they show it); this makes them cheap again. Batched, each batch in a short
+    transaction of its own: safe while the service runs, and an interrupted
+    run is finished by running it again. No page changes, so nothing is
+    re-published."""
+    database = db.get_db()
+    stored = db.rerender_stale(database, batch=batch)
+    # Not 0 only if a process running another renderer stored comments meanwhile.
+    left = db.stale_html_count(database)
+    click.echo(
+        f"{stored} comment(s) rendered again; {left} still stale "
+        f"(renderer {render.RENDERER_VERSION})."
+    )
 
 
 def init_app(app):

@@ -40,6 +40,7 @@ from typing import NamedTuple
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from comments_service import render
 from comments_service.moderation import (
     ACTIONS,
     ADDRESS_RULE,
@@ -312,6 +313,33 @@ def m010_outbox(db):
 
 
 @migrations()
+def m011_moderation_rules(db):
+    # The admin's intake rules (``comments_service/rules.py``). AUTOINCREMENT:
+    # a reason such as "held: word 'casino' (rule 12)" must never come to name
+    # another rule after rule 12 is deleted. One rule per kind and pattern.
+    db.execute(
+        "create table rules ("
+        "id integer primary key autoincrement, "
+        "kind text not null, "
+        "pattern text not null, "
+        "outcome text not null, "
+        "note text not null default '', "
+        "created_by text not null, "
+        "created_at text not null, "
+        "unique (kind, pattern))"
+    )
+    # Changed with every change of the rules, in the same transaction: each
+    # process (gunicorn worker) compares it with the one its compiled rules
+    # were made from, one read of one row per comment. Random rather than a
+    # counter, so that a restored backup cannot bring back a value a worker
+    # has already seen with other rules.
+    db.execute(
+        "create table rules_state (id integer primary key check (id = 1), stamp text not null)"
+    )
+    db.execute("insert into rules_state (id, stamp) values (1, 'initial')")
+
+
+@migrations()
 def m012_subscriptions(db):
     # Readers' email notifications (``comments_service/subscriptions.py``).
     # AUTOINCREMENT: the links of an email name these ids, and must never
@@ -370,36 +398,37 @@ def m012_subscriptions(db):
     db.execute("create index comments_email on comments (lower(email))")
 
 
+@migrations()
+def m013_stored_comment_html(db):
+    # Every comment's HTML, rendered once when it is stored and shown from
+    # here (render.py's docstring), with the renderer that made it: a copy
+    # another renderer made, or none, is stale, never shown, and stored again
+    # by ``rerender_stale`` (``flask comments rerender``).
+    db["comments"].add_column("body_html", str)
+    db["comments"].add_column("body_html_renderer", str)
+    # A change of the text that does not store its HTML too (the previous
+    # version of the service, still running while an upgrade migrates; a
+    # hand-made UPDATE) makes the stored HTML stale: it never shows old text.
+    db.execute(
+        "create trigger comments_body_html_stale after update of body on comments "
+        "when new.body is not old.body and new.body_html is old.body_html "
+        "and new.body_html_renderer is old.body_html_renderer begin "
+        "update comments set body_html = null, body_html_renderer = null where id = new.id; end"
+    )
+    # The comments pages and the queue show are rendered now, under the
+    # writers' lock the migration holds (100,000 comments of 216 characters
+    # on average: 16 s of CPU). Spam and trash, the pile a bot can grow
+    # without bound, are left to ``rerender_stale``, which renders outside
+    # that lock; until then their admin views render each comment they show.
+    after = 0
+    while rows := _stale_html(db, after, RERENDER_BATCH, statuses=("approved", "pending")):
+        db.conn.executemany(_STORE_HTML, _rendered(rows))
+        after = rows[-1]["id"]
+
+
 # The version of a comment just stored (m006): what the links of the admin's
 # email about it are bound to (notify.py).
 FIRST_VERSION = 1
-
-
-@migrations()
-def m011_moderation_rules(db):
-    # The admin's intake rules (``comments_service/rules.py``). AUTOINCREMENT:
-    # a reason such as "held: word 'casino' (rule 12)" must never come to name
-    # another rule after rule 12 is deleted. One rule per kind and pattern.
-    db.execute(
-        "create table rules ("
-        "id integer primary key autoincrement, "
-        "kind text not null, "
-        "pattern text not null, "
-        "outcome text not null, "
-        "note text not null default '', "
-        "created_by text not null, "
-        "created_at text not null, "
-        "unique (kind, pattern))"
-    )
-    # Changed with every change of the rules, in the same transaction: each
-    # process (gunicorn worker) compares it with the one its compiled rules
-    # were made from, one read of one row per comment. Random rather than a
-    # counter, so that a restored backup cannot bring back a value a worker
-    # has already seen with other rules.
-    db.execute(
-        "create table rules_state (id integer primary key check (id = 1), stamp text not null)"
-    )
-    db.execute("insert into rules_state (id, stamp) values (1, 'initial')")
 
 
 def now():
@@ -823,6 +852,8 @@ def add_submission(
         "submission_key": submission_keys[0] if submission_keys else None,
         "version": FIRST_VERSION,
     }
+    # Rendered here, before the group commit takes the writers' lock.
+    row = _with_html(row)
     return _group_commit_for(db).insert(db, row, submission_keys[1:], on_stored)
 
 
@@ -834,6 +865,70 @@ def add_pending_comment(db, **comment):
 def get_comment(db, comment_id):
     rows = _rows(db, "select * from comments where id = ?", [comment_id])
     return rows[0] if rows else None
+
+
+# --- stored HTML (render.py's docstring) ---------------------------------
+# Every write of a comment's text stores its HTML too, rendered before the
+# writers' lock is taken: rendering (up to tens of milliseconds for a hostile
+# comment) never holds up the other writers.
+
+
+def _with_html(row):
+    """``row`` with the HTML of its ``body``, and the renderer that made it."""
+    html, renderer = render.stored_html(row["body"])
+    return {**row, "body_html": html, "body_html_renderer": renderer}
+
+
+# Comments re-rendered per write transaction by ``rerender_stale``: each
+# batch is rendered first, then stored in one short transaction.
+RERENDER_BATCH = 200
+# Only if the text is still the one rendered: an edit meanwhile stored its own.
+_STORE_HTML = "update comments set body_html = ?, body_html_renderer = ? where id = ? and body = ?"
+
+
+def _stale_html(db, after_id, limit, statuses=STATUSES):
+    """Comments after ``after_id``, in ``statuses``, whose stored HTML this
+    renderer did not make (or none): ``limit`` of them, by id."""
+    marks = ", ".join("?" for _ in statuses)
+    # "+status": not by the (status, created_at) index, which SQLite would
+    # otherwise choose, and then sort every comment of those statuses for
+    # each batch; by id, each batch starts where the last one stopped.
+    return _rows(
+        db,
+        f"select id, body from comments where id > ? and +status in ({marks}) "
+        "and body_html_renderer is not ? order by id limit ?",
+        [after_id, *statuses, render.RENDERER_VERSION, limit],
+    )
+
+
+def _rendered(rows):
+    """``_STORE_HTML`` parameters for ``rows`` (id, body), rendered now."""
+    return [(*render.stored_html(row["body"]), row["id"], row["body"]) for row in rows]
+
+
+def rerender_stale(db, *, batch=RERENDER_BATCH):
+    """Store the HTML of every comment whose stored copy another renderer made
+    (or none): after a change of ``render.py`` or of its dependencies.
+
+    Batched, each batch rendered outside the writers' lock and stored in a
+    short transaction of its own, so comments keep arriving meanwhile; stopped
+    half-way, it loses at most one batch, and the next run goes on from what
+    is still stale. Returns how many comments it stored."""
+    stored, after = 0, 0
+    while rows := _stale_html(db, after, batch):
+        rendered = _rendered(rows)
+        with writing(db):
+            stored += db.conn.executemany(_STORE_HTML, rendered).rowcount
+        after = rows[-1]["id"]
+    return stored
+
+
+def stale_html_count(db):
+    """How many comments' stored HTML this renderer did not make."""
+    return db.execute(
+        "select count(*) from comments where body_html_renderer is not ?",
+        [render.RENDERER_VERSION],
+    ).fetchone()[0]
 
 
 def comments_with_status(db, status):
@@ -971,12 +1066,18 @@ def counts_by_status(db):
     return counts
 
 
+# What a page shows of a comment (``render.display_comment``).
+_SHOWN_COLUMNS = (
+    "id, post_slug, parent_id, author_name, website, body, body_html, body_html_renderer, "
+    "is_author, created_at"
+)
+
+
 def approved_comments(db):
     """Every approved comment of the site, oldest first: one query for a whole build."""
     return _rows(
         db,
-        "select id, post_slug, parent_id, author_name, website, body, is_author, created_at "
-        "from comments where status = 'approved' order by created_at, id",
+        f"select {_SHOWN_COLUMNS} from comments where status = 'approved' order by created_at, id",
     )
 
 
@@ -984,8 +1085,8 @@ def approved_comments_for_post(db, post_slug):
     """One post's approved comments, oldest first (the warm publisher's query)."""
     return _rows(
         db,
-        "select id, post_slug, parent_id, author_name, website, body, is_author, created_at "
-        "from comments where status = 'approved' and post_slug = ? order by created_at, id",
+        f"select {_SHOWN_COLUMNS} from comments "
+        "where status = 'approved' and post_slug = ? order by created_at, id",
         [post_slug],
     )
 
@@ -1231,6 +1332,7 @@ def edit_comment(db, comment_id, *, author_name, body, by, seen):
 
     Returns a Report; its ``changed_posts`` has the post if readers see the comment."""
     report = Report()
+    html, renderer = render.stored_html(body)  # before the writers' lock
     with writing(db):
         comment = get_comment(db, comment_id)
         outcome = Outcome(comment_id, comment["author_name"] if comment else "")
@@ -1243,8 +1345,9 @@ def edit_comment(db, comment_id, *, author_name, body, by, seen):
             outcome.refused = refused
             return report
         db.execute(
-            "update comments set author_name = ?, body = ?, version = version + 1 where id = ?",
-            [author_name, body, comment_id],
+            "update comments set author_name = ?, body = ?, body_html = ?, "
+            "body_html_renderer = ?, version = version + 1 where id = ?",
+            [author_name, body, html, renderer, comment_id],
         )
         public = comment["status"] == "approved"
         slug = comment["post_slug"] if public else None
@@ -1260,6 +1363,7 @@ def add_author_reply(db, parent_id, *, author_name, body, by):
     Replies are one level deep: a reply to a reply answers its parent. Refused
     if that comment is no longer approved. Returns a Report with ``new_id``."""
     report = Report()
+    html, renderer = render.stored_html(body)  # before the writers' lock
     with writing(db):
         parent = get_comment(db, parent_id)
         top = get_comment(db, parent["parent_id"]) if parent and parent["parent_id"] else parent
@@ -1289,6 +1393,8 @@ def add_author_reply(db, parent_id, *, author_name, body, by):
                     "decided_at": now(),
                     "decided_by": by,
                     "reason": "reply by the author",
+                    "body_html": html,
+                    "body_html_renderer": renderer,
                 }
             )
             .last_pk
@@ -1324,15 +1430,16 @@ def decisions_for(db, comment_id):
 
 
 # The version is this database's concurrency token (``moderate``), the submission
-# key a retry detector: neither is data. Exports leave them out; imports give
-# each row a new version.
-NOT_EXPORTED = {"version", "submission_key"}
+# key a retry detector, the HTML derived from the text by this renderer: none
+# is data. Exports leave them out; imports give each row a new version and
+# render its text again.
+NOT_EXPORTED = {"version", "submission_key", "body_html", "body_html_renderer"}
 
 
 def export_comments(db):
     """Every comment, without what is no part of it: the version (a concurrency
-    token) and the submission key (it only recognises a retry in the minutes
-    after it was sent)."""
+    token), the submission key (it only recognises a retry in the minutes
+    after it was sent) and the stored HTML (rendered again on import)."""
     columns = [c for c in db["comments"].columns_dict if c not in NOT_EXPORTED]
     return _rows(db, f"select {', '.join(columns)} from comments order by id")
 
@@ -1343,6 +1450,7 @@ def import_comments(db, rows, *, by="console import"):
     Each is recorded as a decision: publishers catch up on the posts that
     have decisions (``posts_decided_since``). A replaced comment gets a new
     version, so an admin's page that showed the old one cannot act on it."""
+    rows = [_with_html(row) for row in rows]  # whatever HTML the file had: ours
     with writing(db):
         versioned = []
         for row in rows:
@@ -1366,8 +1474,8 @@ def import_comments(db, rows, *, by="console import"):
 # reading decisions back from the newest, by primary key, until ``limit`` are
 # found: a decision's re-render does not sort every approved comment.
 _FEED_COLUMNS = (
-    "c.id, c.post_slug, c.parent_id, c.author_name, c.website, c.body, c.is_author, "
-    "c.created_at, d.at as updated_at"
+    "c.id, c.post_slug, c.parent_id, c.author_name, c.website, c.body, c.body_html, "
+    "c.body_html_renderer, c.is_author, c.created_at, d.at as updated_at"
 )
 _LATEST_DECISION = "(select max(l.id) from decisions l where l.comment_id = c.id)"
 _FEED_OF_SITE = (
@@ -1416,6 +1524,7 @@ def add_imported_comments(db, rows, *, by="console import"):
     Each insert is recorded as a decision, so publishers catch up on its post.
     """
     results = []
+    rows = [_with_html(row) for row in rows]
     with writing(db):
         for row in rows:
             row = dict(row)

@@ -1,8 +1,6 @@
 """Comment text -> safe HTML. The one renderer for every path that shows a comment.
 
-Comments are stored exactly as typed and rendered here each time they are
-shown (static page, admin queue, preview), so a fix to this module protects
-every comment ever stored. Two layers:
+Comments are stored exactly as typed. Two layers turn the text into HTML:
 
 1. Markdown, cut down to a small subset: paragraphs, emphasis, links, lists,
    quotes and code. Raw HTML and images are switched off, so ``<b>`` typed
@@ -15,18 +13,37 @@ every comment ever stored. Two layers:
 Rendering is bounded (issue 10): stock Python-Markdown is quadratic on some
 inputs (a comment of 5,000 ``[`` took 3 s, ``[a][`` repeated 0.7 s, a
 backtick scan 0.9 s, 1,250 setext headings 0.13 s, 1,666 ``1. `` on one line
-overflowed the stack) and every admin queue load, reply page and publish
-renders stored comments again. Four bounds keep any comment the form accepts
-(5,000 characters) within a few tens of milliseconds without changing what
-ordinary comments render to: ``_BoundedScans`` (links and code spans),
-``_TailSearch`` (block searches), ``_SetextHeader`` and ``bound_nesting``.
-tests/test_render_bounds.py holds the cost to a count of steps per character.
+overflowed the stack), and every comment is rendered when it is stored and
+again whenever the renderer changes. Four bounds keep any comment the form
+accepts (5,000 characters) within a few tens of milliseconds without
+changing what ordinary comments render to: ``_BoundedScans`` (links and code
+spans), ``_TailSearch`` (block searches), ``_SetextHeader`` and
+``bound_nesting``. tests/test_render_bounds.py holds the cost to a count of
+steps per character.
+
+Rendered once, shown many times. A comment is rendered when it is stored
+(intake, an edit, an import: ``db.py`` calls ``stored_html`` before it takes
+the writers' lock) and its HTML is kept beside its text with the version of
+the renderer that made it. Pages show the stored HTML (``comment_html``): the
+admin queue, the reply page and a build pay nothing per comment, however
+hostile its text. ``RENDERER_VERSION`` is not a number anyone bumps: it is a
+hash of this file's source, the Markdown and nh3 versions, the Unicode tables,
+the Python version and the allow-list, so any change to what decides the HTML
+(a fix here, an upgraded dependency) makes every stored copy stale at once. A
+stale copy is never shown: ``comment_html`` renders the text again (pages stay
+right the moment a new renderer is deployed), and ``flask comments rerender``
+(the daily maintenance job) stores the new HTML. So the old promise holds: a
+fix to this module protects every comment ever stored. (Everything that
+decides the HTML must stay in this module, or be added to the hash.)
 """
 
+import hashlib
 import re
+import sys
 import threading
 import unicodedata
 from datetime import datetime
+from pathlib import Path
 
 import markdown
 import nh3
@@ -43,6 +60,23 @@ _cleaner = nh3.Cleaner(
     link_rel=LINK_REL,
     strip_comments=True,
 )
+
+
+def _renderer_version():
+    """A short hash of everything that decides a comment's HTML (see the module docstring)."""
+    decides = (
+        Path(__file__).read_bytes(),
+        markdown.__version__,
+        nh3.__version__,
+        unicodedata.unidata_version,
+        sys.version_info[:2],
+        sorted(ALLOWED_TAGS),
+        LINK_REL,
+    )
+    return hashlib.sha256(repr(decides).encode()).hexdigest()[:16]
+
+
+RENDERER_VERSION = _renderer_version()
 
 # Direction overrides and invisible formatting characters let a comment make
 # its text read differently from what it is ("Trojan Source"); none has a
@@ -283,6 +317,20 @@ def render_comment(text):
     return _cleaner.clean(html)
 
 
+def stored_html(text):
+    """What to store beside a comment's text: ``(html, renderer version)``."""
+    return render_comment(text), RENDERER_VERSION
+
+
+def comment_html(row):
+    """A stored comment's HTML: the copy stored with it if this renderer made it,
+    else rendered now (a stale copy, right after a new renderer was deployed,
+    until ``flask comments rerender`` has stored the new one)."""
+    if row.get("body_html_renderer") == RENDERER_VERSION and row.get("body_html") is not None:
+        return row["body_html"]
+    return render_comment(row["body"])
+
+
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 
 
@@ -320,7 +368,7 @@ def display_comment(row, *, private=False):
         "is_author": bool(row.get("is_author")),
         "created_at": row["created_at"],
         "created_label": f"{created:%B} {created.day}, {created:%Y} at {created:%H:%M}",
-        "body_html": render_comment(row["body"]),
+        "body_html": comment_html(row),
         "replies": [],
     }
     if private:
