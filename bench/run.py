@@ -387,6 +387,27 @@ def _csrf_token(client, path):
     return match.group(1)
 
 
+def _logged_in_admin(app):
+    """A test client of ``app`` logged in as a fresh benchmark admin."""
+    from comments_service import cli, db
+
+    user, password = "bench-admin", secrets.token_urlsafe(16)
+    with app.app_context():
+        cli.set_admin_password(db.get_db(), user, password)
+    client = app.test_client()
+    answer = client.post(
+        "/admin/login",
+        data={
+            "username": user,
+            "password": password,
+            "csrf_token": _csrf_token(client, "/admin/login"),
+        },
+    )
+    if answer.status_code != 303:
+        raise RuntimeError(f"admin login failed: HTTP {answer.status_code}")
+    return client
+
+
 def _seen_version(client, comment_id):
     """The version of a comment the queue shows: every decision carries it."""
     html = client.get("/admin/").get_data(as_text=True)
@@ -410,7 +431,7 @@ def bench_approval_to_live(n_posts, samples=APPROVAL_SAMPLES, workdir=None):
     is the one that publishes, its peak RSS (``ru_maxrss``). Run it in a
     process of its own (run.py does) so that figure is this process's alone.
     """
-    from comments_service import cli, create_app, db, publish, registry
+    from comments_service import create_app, db, publish, registry
 
     tmp = Path(workdir or tempfile.mkdtemp(prefix="approval-", dir="/tmp"))
     content = tmp / "content"
@@ -444,20 +465,7 @@ def bench_approval_to_live(n_posts, samples=APPROVAL_SAMPLES, workdir=None):
         publish.publish_site(app.config)
     initial_build_s = time.perf_counter() - started
 
-    user, password = "bench-admin", secrets.token_urlsafe(16)
-    with app.app_context():
-        cli.set_admin_password(db.get_db(), user, password)
-    client = app.test_client()
-    answer = client.post(
-        "/admin/login",
-        data={
-            "username": user,
-            "password": password,
-            "csrf_token": _csrf_token(client, "/admin/login"),
-        },
-    )
-    if answer.status_code != 303:
-        raise RuntimeError(f"admin login failed: HTTP {answer.status_code}")
+    client = _logged_in_admin(app)
     rss_before_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
     posts = registry.load(site_dir)["posts"]
@@ -1752,7 +1760,7 @@ def bench_queue_page(n_pending=QUEUE_PENDING, loads=QUEUE_LOADS, workdir=None):
     shows, and this process's RSS after a first load and after all of them.
     Run it in a process of its own (run.py does).
     """
-    from comments_service import cli, create_app, db, registry
+    from comments_service import create_app, db, registry
     from comments_service.forms import position_text
 
     tmp = Path(workdir or tempfile.mkdtemp(prefix="queue-", dir="/tmp"))
@@ -1803,20 +1811,7 @@ def bench_queue_page(n_pending=QUEUE_PENDING, loads=QUEUE_LOADS, workdir=None):
             "RATELIMIT_ENABLED": False,
         }
     )
-    user, password = "bench-admin", secrets.token_urlsafe(16)
-    with app.app_context():
-        cli.set_admin_password(db.get_db(), user, password)
-    client = app.test_client()
-    answer = client.post(
-        "/admin/login",
-        data={
-            "username": user,
-            "password": password,
-            "csrf_token": _csrf_token(client, "/admin/login"),
-        },
-    )
-    if answer.status_code != 303:
-        raise RuntimeError(f"admin login failed: HTTP {answer.status_code}")
+    client = _logged_in_admin(app)
 
     def timed(url):
         progress(f"[7/9] queue page: {loads} loads of {url[:70]} ...")
@@ -2425,14 +2420,14 @@ def write_markdown(report, info, path, total_s, sizes):
         "# inside it, each a process of its own:",
         ".venv/bin/python bench/run.py --build-child '<json spec>'        # goal 1, one build",
         ".venv/bin/python bench/run.py --approval-child N SAMPLES         # goal 2",
-        ".venv/bin/python bench/run.py --queue-child PENDING LOADS        # goal 5",
+        ".venv/bin/python bench/run.py --queue-child PENDING LOADS        # goal 7",
         ".venv/bin/python -m comments_service.publish --settings <file> --output <dir>",
         ".venv/bin/gunicorn --config comments_service/gunicorn_conf.py "
         "'comments_service:create_app()'  # goal 3",
         f"wrk -t1 -c{INTAKE_CLIENTS} -d{INTAKE_SECONDS}s --timeout 5s -s post.lua "
         "http://127.0.0.1:PORT/comments/",
-        "BLOG_ENV=development .venv/bin/python -m comments_service.serve  # goal 7: make serve",
-        "hugo server --source <corpus as a Hugo site> --port PORT  # goal 7: Hugo's, side by side",
+        "BLOG_ENV=development .venv/bin/python -m comments_service.serve  # goal 9: make serve",
+        "hugo server --source <corpus as a Hugo site> --port PORT  # goal 9: Hugo's, side by side",
         "```",
         "",
         "## Machine",

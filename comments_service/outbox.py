@@ -137,7 +137,9 @@ def message_for(row, settings, site_url=None):
     """The email of an outbox row, as sent: the same bytes at every attempt
     but for the From (the setting of the day)."""
     message = EmailMessage()
-    message["From"] = settings["from"] or row["recipient"]
+    # Never the recipient's own address: mail servers checking DMARC refuse
+    # a reader's domain sent from ours.
+    message["From"] = settings["from"] or f"noreply@{message_id_domain(settings, site_url)}"
     message["To"] = row["recipient"]
     message["Subject"] = row["subject"]
     message["Date"] = format_datetime(datetime.fromisoformat(row["created_at"]))
@@ -469,7 +471,7 @@ def outbox_send():
     database = db.get_db()
     if not sending_enabled(config):
         waiting = db.outbox_summary(database)["waiting"]
-        raise click.ClickException(f"SMTP_HOST is not set: nothing sent ({waiting} waiting).")
+        raise click.ClickException(f"FLASK_SMTP_HOST is not set: nothing sent ({waiting} waiting).")
     outcome = send_due(config, database)
     purge(config, database)
     click.echo(f"{outcome}; {db.outbox_summary(database)['waiting']} waiting.")

@@ -51,11 +51,14 @@ No Flask import: intake runs inside the comment's transaction and the
 expansion in the outbox's sender thread; both get the app's config.
 """
 
+import logging
 from datetime import datetime, timedelta
 
 from comments_service import db, outbox, registry, subscription_links
 from comments_service.notify import SUBJECT_MAX, quoted
 from comments_service.render import clean_line
+
+log = logging.getLogger(__name__)
 
 # The boxes of the comment form, by the kind of subscription each asks for.
 KINDS = ("replies", "post", "live")
@@ -172,6 +175,12 @@ def expand_due(config, database, *, clock=outbox.utcnow):
     forget_unconfirmed(database, clock())
     jobs = db.notification_jobs_due(database)  # a read: idle passes take no lock
     if not jobs:
+        return
+    missing = [name for name in ("SITE_URL", "SECRET_KEY") if not config.get(name)]
+    if missing:
+        # The emails carry signed links to the site: the jobs wait until set,
+        # and the other emails (the admin's) still go.
+        log.error("%s not set: %d notification job(s) wait", " and ".join(missing), len(jobs))
         return
     posts = registry.load(config["SITE_DIR"])["by_slug"]
     letters = Letters(config)

@@ -222,6 +222,30 @@ def test_each_mistake_fails_the_build_naming_its_file(project, tmp_path, mistake
     assert not output.exists()  # nothing was published
 
 
+@pytest.mark.parametrize(
+    ("category", "overwritten"), [("All", "FEED_ALL_ATOM"), ("Comments", "COMMENTS_FEED_ATOM")]
+)
+def test_a_category_whose_feed_would_replace_the_sites_fails(
+    project, tmp_path, category, overwritten
+):
+    settings = project / "pelicanconf.py"
+    settings.write_text(
+        settings.read_text().replace(
+            'CATEGORIES = ["Growth",', f'CATEGORIES = ["{category}", "Growth",', 1
+        )
+    )
+    header = {"title": "Feeds", "date": "2024-03-01 09:00", "category": category}
+    write_post(project / "content", "feeds.md", "", **header)
+    with pytest.raises(BuildError) as failure:
+        build(project, tmp_path / "output")
+    feed = f"feeds/{category.lower()}.atom.xml"
+    assert (
+        f"content/posts/feeds.md:3: category '{category}' would write its feed to {feed}, "
+        f"overwriting the site's {overwritten}"
+    ) in str(failure.value)
+    assert len(failure.value.problems) == 1
+
+
 def test_a_clean_site_builds_without_a_problem_or_a_warning(project, tmp_path, capsys):
     output = tmp_path / "output"
     build(project, output)

@@ -158,6 +158,18 @@ def test_the_email_has_the_fields_receivers_expect(mail_app, database, smtp_serv
     assert message.get_content_type() == "text/plain"
 
 
+def test_without_a_from_setting_the_email_is_from_the_site_never_the_reader(
+    mail_app, database, smtp_server
+):
+    mail_app.config.update(SMTP_FROM=None, SMTP_TO=None)
+    with db.writing(database):
+        outbox.enqueue(database, to="maya@readers.example", subject="s", body="b")
+    outbox.send_due(mail_app.config, database)
+    [message] = smtp_server[1].messages
+    assert message["From"] == "noreply@careers.example"
+    assert message["To"] == "maya@readers.example"
+
+
 def test_every_attempt_of_one_email_carries_the_same_message_id(mail_app, database):
     clock = Clock()
     inbox = Inbox(refuse_first=1)  # a temporary failure (451) after DATA, then accepted
@@ -331,7 +343,7 @@ def test_the_console_says_when_no_server_is_set(app, runner, database):
     enqueue_emails(database, 1)
     result = runner.invoke(args=["outbox", "send"])
     assert result.exit_code == 1
-    assert "SMTP_HOST is not set: nothing sent (1 waiting)." in result.output
+    assert "FLASK_SMTP_HOST is not set: nothing sent (1 waiting)." in result.output
 
 
 def test_gunicorn_workers_start_a_sender_and_stop_it_gracefully(mail_app, client, smtp_server):

@@ -329,6 +329,24 @@ def test_an_approved_reply_notifies_the_threads_subscriber_once(
     assert "you asked for replies to your comment and new comments on this post" in text
 
 
+def test_without_site_url_notifications_wait_and_other_emails_still_go(
+    app, client, database, inbox, subscribed, caplog
+):
+    ada = subscribed
+    reply = comment(client, database, BOB, parent_id=ada, body="A reply while unset.")
+    approve(database, reply)
+    app.config.update(SITE_URL=None)
+    with db.writing(database):
+        outbox.enqueue(database, to=CAROL, subject="Another email", body="b")
+    deliver(app, database)  # no traceback: the admin's kind of email still goes
+    assert [m["Subject"] for m in mail_to(inbox, CAROL)] == ["Another email"]
+    assert len(mail_to(inbox, ADA)) == 1  # only her confirmation, from before
+    assert "SITE_URL not set: 1 notification job(s) wait" in caplog.text
+    app.config.update(SITE_URL=ORIGIN)
+    deliver(app, database)
+    assert mail_to(inbox, ADA)[-1]["Subject"].startswith("New reply to your comment")
+
+
 def test_nobody_is_told_of_their_own_comment(app, client, database, inbox, subscribed):
     ada = subscribed
     own_reply = comment(client, database, "ADA@example.com ", parent_id=ada, name="Ada")

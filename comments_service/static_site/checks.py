@@ -20,7 +20,9 @@ What it checks, in posts, drafts and pages alike (a draft is a post on its way):
 * a ``{filename}``, ``{static}`` or ``{attach}`` link to no file, and an
   unknown ``{...}`` link kind;
 * a ``Cover:`` or an inline image (``<img src>`` with a site path) that is not
-  a file of the site.
+  a file of the site;
+* a category whose feed would overwrite one of the site's own feeds ("All",
+  "Comments").
 
 Settings::
 
@@ -115,6 +117,7 @@ def find_problems(context, readers):
     declared = declared_categories(context)
     if declared:
         problems += filter(None, (unknown_category(files, a, declared) for a in articles))
+    problems += category_feed_clashes(files, articles, context)
     site_files = SiteFiles(context)
     # Pelican's pattern for {filename}-style links (one per site: from the settings).
     links = read[0]._get_intrasite_link_regex() if read else None
@@ -304,6 +307,39 @@ def unknown_category(files, article, declared):
         f"category {name!r} is not one of the site's categories ({listed})",
         guess + "a new category is added to CATEGORIES in pelicanconf.py first",
     )
+
+
+def category_feed_clashes(files, articles, settings):
+    """A category whose feed would overwrite one of the site's own feeds
+    (``CATEGORY_FEED_ATOM`` is ``feeds/{slug}.atom.xml``: a category "All"
+    would replace the feed of all posts), once per category."""
+    pattern = settings.get("CATEGORY_FEED_ATOM")
+    own = {
+        settings.get(name): name
+        for name in ("FEED_ALL_ATOM", "FEED_ALL_RSS", "FEED_ATOM", "FEED_RSS")
+        + ("COMMENTS_FEED_ATOM",)
+        if settings.get(name)
+    }
+    if not pattern or not own:
+        return []
+    problems, seen = [], set()
+    for article in sorted(articles, key=lambda a: files.name(a.source_path)):
+        category = getattr(article, "category", None)
+        if category is None or category.slug in seen:
+            continue
+        seen.add(category.slug)
+        feed = pattern.format(slug=category.slug, lang=getattr(article, "lang", ""))
+        if feed in own:
+            problems.append(
+                Problem(
+                    files.name(article.source_path),
+                    files.header(article.source_path).get("category", 0),
+                    f"category {str(category)!r} would write its feed to {feed}, "
+                    f"overwriting the site's {own[feed]}",
+                    "name the category otherwise (in CATEGORIES in pelicanconf.py too)",
+                )
+            )
+    return problems
 
 
 class SiteFiles:
