@@ -3,8 +3,9 @@
 Comments are stored exactly as typed. Two layers turn the text into HTML:
 
 1. Markdown, cut down to a small subset: paragraphs, emphasis, links, lists,
-   quotes and code (no headings: ``# x`` shows as typed). Raw HTML and images are switched off, so ``<b>`` typed
-   in a comment shows as text instead of being interpreted.
+   quotes and code (no headings: ``# x`` shows as typed). Raw HTML and
+   images are switched off, so ``<b>`` typed in a comment shows as text
+   instead of being interpreted.
 2. nh3 (the Ammonia sanitizer) with an allow-list of those tags, ``href`` on
    links only, http/https URLs only (no relative ones) and
    ``rel="nofollow ugc noopener"``. Whatever Markdown lets through, this is
@@ -18,8 +19,8 @@ again whenever the renderer changes. Three bounds keep any comment the form
 accepts (5,000 characters) within a few tens of milliseconds without
 changing what ordinary comments render to: ``_BoundedScans`` (links and code
 spans), ``_TailSearch`` (block searches) and ``bound_nesting``; headings,
-which the allow-list never let through, are not parsed at all. tests/test_render_bounds.py holds the cost to a count of
-steps per character.
+which the allow-list never let through, are not parsed at all.
+tests/test_render_bounds.py holds the cost to a count of steps per character.
 
 Rendered once, shown many times. A comment is rendered when it is stored
 (intake, an edit, an import: ``db.py`` calls ``stored_html`` before it takes
