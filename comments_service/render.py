@@ -3,8 +3,9 @@
 Comments are stored exactly as typed. Two layers turn the text into HTML:
 
 1. Markdown, cut down to a small subset: paragraphs, emphasis, links, lists,
-   quotes and code. Raw HTML and images are switched off, so ``<b>`` typed
-   in a comment shows as text instead of being interpreted.
+   quotes and code (no headings: ``# x`` shows as typed). Raw HTML and
+   images are switched off, so ``<b>`` typed in a comment shows as text
+   instead of being interpreted.
 2. nh3 (the Ammonia sanitizer) with an allow-list of those tags, ``href`` on
    links only, http/https URLs only (no relative ones) and
    ``rel="nofollow ugc noopener"``. Whatever Markdown lets through, this is
@@ -14,12 +15,12 @@ Rendering is bounded (issue 10): stock Python-Markdown is quadratic on some
 inputs (a comment of 5,000 ``[`` took 3 s, ``[a][`` repeated 0.7 s, a
 backtick scan 0.9 s, 1,250 setext headings 0.13 s, 1,666 ``1. `` on one line
 overflowed the stack), and every comment is rendered when it is stored and
-again whenever the renderer changes. Four bounds keep any comment the form
+again whenever the renderer changes. Three bounds keep any comment the form
 accepts (5,000 characters) within a few tens of milliseconds without
 changing what ordinary comments render to: ``_BoundedScans`` (links and code
-spans), ``_TailSearch`` (block searches), ``_SetextHeader`` and
-``bound_nesting``. tests/test_render_bounds.py holds the cost to a count of
-steps per character.
+spans), ``_TailSearch`` (block searches) and ``bound_nesting``; headings,
+which the allow-list never let through, are not parsed at all.
+tests/test_render_bounds.py holds the cost to a count of steps per character.
 
 Rendered once, shown many times. A comment is rendered when it is stored
 (intake, an edit, an import: ``db.py`` calls ``stored_html`` before it takes
@@ -254,18 +255,6 @@ class _TailSearch:
         return found
 
 
-class _SetextHeader(blockprocessors.SetextHeaderProcessor):
-    """Python-Markdown's, splitting off the heading's two lines instead of the
-    whole block (split and joined again for every heading, quadratic)."""
-
-    def run(self, parent, blocks):
-        heading, underline, *rest = blocks.pop(0).split("\n", 2)
-        blocks.insert(0, "\n".join((heading, underline)))
-        super().run(parent, blocks)
-        if rest:
-            blocks.insert(0, rest[0])
-
-
 def _new_markdown():
     md = markdown.Markdown(extensions=[], output_format="html")
     # Raw HTML is text in a comment; images would be third-party requests.
@@ -282,9 +271,13 @@ def _new_markdown():
         md.inlinePatterns.register(cls(inlinepatterns.LINK_RE, md), name, priority)
     md.inlinePatterns.register(_Backtick(inlinepatterns.BACKTICK_RE, md), "backtick", 190)
     blocks = md.parser.blockprocessors
-    blocks.register(_SetextHeader(md.parser), "setextheader", 60)
+    # Headings are not in the allow-list (a comment has no sections): a line
+    # typed "# Step one" or underlined with "===" shows as typed, where nh3
+    # used to drop the marks, and the slowest blocks to parse (1,250 "a\n#\n"
+    # took 55 ms) are plain paragraphs.
+    blocks.deregister("hashheader")
+    blocks.deregister("setextheader")
     for name, attribute in (
-        ("hashheader", "RE"),
         ("hr", "SEARCH_RE"),
         ("quote", "RE"),
         ("reference", "RE"),

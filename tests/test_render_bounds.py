@@ -197,6 +197,15 @@ def test_deep_nesting_on_one_line_renders_as_text_beyond_the_cap():
     assert BeautifulSoup(html, "html.parser").get_text().count("1.") == 1666 - render.NESTING_MAX
 
 
+def test_headings_show_as_typed():
+    # Not in the allow-list: the marks stay (nh3 used to drop them), and
+    # 1,250 of them are a paragraph, not 1,250 blocks to parse.
+    assert render.render_comment("# Step one\n\nAsk.") == "<p># Step one</p>\n<p>Ask.</p>"
+    assert render.render_comment("Title\n=====") == "<p>Title\n=====</p>"
+    html = render.render_comment(fill("a\n#\n"))
+    assert [name for name, _ in tags(html)] == ["p"]
+
+
 def test_a_hostile_comment_leaves_the_next_one_unchanged():
     ordinary = "First line.\n\nSecond *paragraph* with [a link](https://example.com)."
     expected = render.render_comment(ordinary)
