@@ -92,9 +92,12 @@ def test_code_blocks_are_coloured_in_both_schemes_and_only_pages_with_code_load_
 
 
 def scheme_blocks(css):
-    light = re.search(r"@media \(prefers-color-scheme: light\) \{(.*?)\n\}", css, re.S).group(1)
-    dark = re.search(r"@media \(prefers-color-scheme: dark\) \{(.*?)\n\}", css, re.S).group(1)
-    return light, dark
+    # As served: minified (one "}" closes the last rule, the next the block).
+    light, dark = (
+        re.search(rf"@media \(prefers-color-scheme: ?{scheme}\) ?\{{(.*?\}})\s*\}}", css, re.S)
+        for scheme in ("light", "dark")
+    )
+    return light.group(1), dark.group(1)
 
 
 def test_the_code_stylesheet_is_generated_from_the_styles_named():
