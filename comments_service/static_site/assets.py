@@ -5,8 +5,8 @@ folders, a copy named after a hash of its bytes::
 
     theme/css/site.css  ->  theme/css/site.1a2b3c4d5e.css
 
-(stylesheets and scripts minified in the named copy: ``served_bytes``).
-The name changes exactly when the bytes do, so a web server can let browsers
+The named copy of a stylesheet or script is minified (``served_bytes``). The
+name changes exactly when the bytes do, so a web server can let browsers
 and CDNs keep these files for a year (``Cache-Control: public,
 max-age=31536000, immutable``): a page that links a new version links a new
 name. The plain copies stay, for pages cached before a change of theme.

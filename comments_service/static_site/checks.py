@@ -45,6 +45,7 @@ from pelican.contents import Article, Page
 from pelican.utils import get_date
 
 from comments_service.static_site.assets import theme_static_files
+from comments_service.static_site.comment_feeds import site_feed_path
 
 # The link kinds Pelican replaces (``Content._link_replacer``, Pelican 4.12);
 # the first three name a file, the others a category, tag, author or the index.
@@ -317,9 +318,11 @@ def category_feed_clashes(files, articles, settings):
     own = {
         settings.get(name): name
         for name in ("FEED_ALL_ATOM", "FEED_ALL_RSS", "FEED_ATOM", "FEED_RSS")
-        + ("COMMENTS_FEED_ATOM",)
         if settings.get(name)
     }
+    # The comment feed is written even where the setting is absent (its default).
+    if site_feed_path(settings):
+        own[site_feed_path(settings)] = "COMMENTS_FEED_ATOM"
     if not pattern or not own:
         return []
     problems, seen = [], set()
