@@ -14,12 +14,15 @@ Comments are stored exactly as typed. Two layers turn the text into HTML:
 Rendering is bounded (issue 10): stock Python-Markdown is quadratic on some
 inputs (a comment of 5,000 ``[`` took 3 s, ``[a][`` repeated 0.7 s, a
 backtick scan 0.9 s, 1,250 setext headings 0.13 s, 1,666 ``1. `` on one line
-overflowed the stack), and every comment is rendered when it is stored and
-again whenever the renderer changes. Three bounds keep any comment the form
-accepts (5,000 characters) within a few tens of milliseconds without
-changing what ordinary comments render to: ``_BoundedScans`` (links and code
-spans), ``_TailSearch`` (block searches) and ``bound_nesting``; headings,
-which the allow-list never let through, are not parsed at all.
+overflowed the stack), and even its linear work is slow (2,500 ``*[`` pairs
+took 60 ms). Every comment is rendered when it is stored and again whenever
+the renderer changes. Four bounds keep any comment the form accepts (5,000
+characters) within a few tens of milliseconds without changing what ordinary
+comments render to: ``_BoundedScans`` (links and code spans),
+``_TailSearch`` (block searches), ``bound_nesting`` and ``_BoundMarkup`` (the
+first MARKUP_MAX marks and PIECES_MAX pieces of text are interpreted, the
+rest shows as typed); headings, which the allow-list never let through, are
+not parsed at all.
 tests/test_render_bounds.py holds the cost to a count of steps per character.
 
 Rendered once, shown many times. A comment is rendered when it is stored
@@ -48,7 +51,7 @@ from pathlib import Path
 
 import markdown
 import nh3
-from markdown import blockprocessors, inlinepatterns, preprocessors
+from markdown import blockprocessors, inlinepatterns, preprocessors, treeprocessors, util
 
 ALLOWED_TAGS = {"p", "br", "em", "strong", "a", "ul", "ol", "li", "blockquote", "code", "pre"}
 LINK_REL = "nofollow ugc noopener"
@@ -255,6 +258,52 @@ class _TailSearch:
         return found
 
 
+# Marks and pieces. Even where linear, Python-Markdown's inline processing
+# costs 10 to 15 microseconds a mark it matches or tries (2,500 "*[" pairs
+# took 60 ms, 2,500 "*a" 35 ms) and about 20 a piece of text it walks, a
+# paragraph or a list item (1,250 "- a" items took 30 ms). So a comment has
+# its first MARKUP_MAX marks (the characters that start an inline pattern:
+# escapes, code, links, autolinks, entities, emphasis) and its first
+# PIECES_MAX pieces of text interpreted; further ones show as typed. No
+# honest comment comes near (100 links and 100 emphasised words use 400
+# marks; a comment of 5,000 characters in 50 paragraphs has 50 pieces). A mark
+# past the limit becomes Markdown's own escaped form of the character, which
+# no pattern matches and its unescape step turns back into the character; a
+# piece past the limit is atomic, which inline processing skips. It runs on
+# the block parser's output, so lists, quotes and code blocks (their text is
+# atomic already) are left to it.
+MARKUP_MAX = 500
+PIECES_MAX = 250
+_MARKS = "\\`*_[<&"
+_MARK = re.compile(f"[{re.escape(_MARKS)}]")
+_AS_TYPED = {ord(c): f"{util.STX}{ord(c)}{util.ETX}" for c in _MARKS}
+
+
+def bound_markup(text, allowance):
+    """``text`` with its marks past ``allowance`` made plain, and what is left of it."""
+    for mark in _MARK.finditer(text):
+        if allowance == 0:
+            return text[: mark.start()] + text[mark.start() :].translate(_AS_TYPED), 0
+        allowance -= 1
+    return text, allowance
+
+
+class _BoundMarkup(treeprocessors.Treeprocessor):
+    def run(self, root):
+        marks, pieces = MARKUP_MAX, PIECES_MAX
+        for element in root.iter():
+            for side in ("text", "tail"):
+                text = getattr(element, side)
+                if not text or isinstance(text, util.AtomicString) or text.isspace():
+                    continue
+                if pieces == 0:
+                    setattr(element, side, util.AtomicString(text))
+                    continue
+                pieces -= 1
+                text, marks = bound_markup(text, marks)
+                setattr(element, side, text)
+
+
 def _new_markdown():
     md = markdown.Markdown(extensions=[], output_format="html")
     # Raw HTML is text in a comment; images would be third-party requests.
@@ -262,6 +311,7 @@ def _new_markdown():
     for pattern in ("html", "image_link", "image_reference", "short_image_ref", "automail"):
         md.inlinePatterns.deregister(pattern)
     md.preprocessors.register(_BoundNesting(md), "bound_nesting", 25)
+    md.treeprocessors.register(_BoundMarkup(md), "bound_markup", 30)  # before "inline"
     # The same patterns at Python-Markdown's own priorities, with bounded scans.
     for cls, name, priority in (
         (_Reference, "reference", 170),

@@ -55,6 +55,10 @@ ADVERSARIAL = [
     "- a\n",
     "1. a\n",
     "a  \n",
+    # The most blocks: paragraphs, quotes and loose list items.
+    "a\n\n",
+    "> a\n\n",
+    "- a\n\n",
 ]
 
 # Nesting of emphasis, links and code within one another.

@@ -206,6 +206,25 @@ def test_headings_show_as_typed():
     assert [name for name, _ in tags(html)] == ["p"]
 
 
+def test_marks_past_the_limit_show_as_typed():
+    # 250 emphasised words are the limit's 500 marks; after them code, an
+    # ampersand, an escape, links and emphasis are text.
+    tail = "`c*d` AT&T \\* [l](https://x.example/a_b) <https://y.example> *e*"
+    html = render.render_comment("*a* " * (render.MARKUP_MAX // 2) + tail)
+    assert [name for name, _ in tags(html)].count("em") == render.MARKUP_MAX // 2
+    assert BeautifulSoup(html, "html.parser").get_text().endswith(tail)
+    assert "\x02" not in html and "\x03" not in html
+
+
+def test_pieces_past_the_limit_show_as_typed():
+    item = "[x](https://x.example)"
+    html = render.render_comment(f"- {item}\n" * (render.PIECES_MAX + 50))
+    names = [name for name, _ in tags(html)]
+    assert names.count("li") == render.PIECES_MAX + 50
+    assert names.count("a") == render.PIECES_MAX
+    assert BeautifulSoup(html, "html.parser").get_text().count(item) == 50
+
+
 def test_a_hostile_comment_leaves_the_next_one_unchanged():
     ordinary = "First line.\n\nSecond *paragraph* with [a link](https://example.com)."
     expected = render.render_comment(ordinary)
@@ -325,6 +344,18 @@ def assert_safe(html):
 @given(st.one_of(any_text, markdown_text))
 def test_any_comment_renders_to_allowed_tags_and_links(text):
     assert_safe(render.render_comment(text))
+
+
+# Backslashes are marks: after this, every mark of the text is past the limit.
+ALL_MARKS_SPENT = "\\\\" * (render.MARKUP_MAX // 2) + "\n\n"
+
+
+@SAFETY
+@given(st.one_of(any_text, markdown_text))
+def test_any_comment_past_the_marks_limit_renders_safely_as_text(text):
+    html = render.render_comment(ALL_MARKS_SPENT + text)
+    assert_safe(html)
+    assert "\x02" not in html and "\x03" not in html
 
 
 @SAFETY
