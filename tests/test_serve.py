@@ -291,3 +291,11 @@ def test_serve_prod_builds_once_and_its_workers_start_warm(tmp_path):
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=30)
+
+
+def test_gunicorn_asks_glibc_for_two_malloc_arenas(monkeypatch):
+    # (The soak of bench goal 6 measures what it saves.)
+    from comments_service import gunicorn_conf
+
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    assert gunicorn_conf.limit_malloc_arenas() is True
