@@ -62,9 +62,9 @@ IP_HASH_DAYS = 30
 BUSY_TIMEOUT_SECONDS = 10
 # SQLite's page cache, per connection, in KiB. Every gunicorn thread keeps a
 # connection, and each cache fills up to its size as the database grows: at
-# SQLite's default (2,000 KiB) 16 of them grew the workers by 32 MB over the
-# soak (bench goal 6). The file's pages stay in the kernel's page cache,
-# shared by every process, so a small private one costs little.
+# SQLite's default (2,000 KiB) 16 of them may hold 32 MB (in a 120 s soak,
+# bench goal 6, the workers grew 18 MB with 256 KiB, 23 MB with the default).
+# The file's pages stay in the kernel's page cache, shared by every process.
 PAGE_CACHE_KIB = 256
 # The WAL truncation after a full disk waits for readers this long at most
 # (it holds the writers' lock meanwhile), then tries again at the next write.

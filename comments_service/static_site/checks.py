@@ -321,8 +321,9 @@ def category_feed_clashes(files, articles, settings):
         if settings.get(name)
     }
     # The comment feed is written even where the setting is absent (its default).
-    if site_feed_path(settings):
-        own[site_feed_path(settings)] = "COMMENTS_FEED_ATOM"
+    comment_feed = site_feed_path(settings)
+    if comment_feed:
+        own[comment_feed] = "COMMENTS_FEED_ATOM"
     if not pattern or not own:
         return []
     problems, seen = [], set()
